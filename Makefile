@@ -1,0 +1,38 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WORKDIR ?= runs/demo
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test bench realism clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip 'setuptools<82' wheel
+
+# Reinstall when setup.py changes; the stamp names the extras installed.
+$(VENV)/.installed: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m hfr_jax.main --config=configs/baseline.py --workdir=$(WORKDIR)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/input_pipeline.py
+
+# Needs the `landmarks` extra: dlib detection rate / landmark error, pixel baseline.
+realism: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[landmarks]'
+	$(BIN)/python bench/synthetic_realism.py
+
+clean:
+	rm -rf runs

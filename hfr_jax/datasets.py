@@ -1,0 +1,34 @@
+"""Dataset lookup from a config: `config.data` -> a prepared TFDS builder."""
+
+import importlib
+
+import ml_collections
+import tensorflow_datasets as tfds
+
+
+def builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
+  """TFDS builder named by `data.name` (our builders live in `tfds_builders/`).
+
+  For `synthetic_nir_vis`, `data.seed`, `data.num_identities`, `data.resolution`,
+  `data.vis_per_identity` and `data.nir_per_identity` pick the set, so any seed
+  gives fresh identities; other datasets use `data.config` (a config name).
+  """
+  try:
+    module = importlib.import_module(f'tfds_builders.{data.name}')   # registers the builder
+  except ModuleNotFoundError as e:
+    raise ValueError(f'config.data.name: unknown dataset {data.name!r} '
+                     f'(no tfds_builders/{data.name}/)') from e
+  data_dir = data.get('data_dir') or None
+  if data.name == 'synthetic_nir_vis':
+    config = module.make_config(
+        seed=data.seed, num_identities=data.num_identities, resolution=data.resolution,
+        vis_per_identity=data.vis_per_identity, nir_per_identity=data.nir_per_identity)
+    return tfds.builder(data.name, config=config, data_dir=data_dir)
+  return tfds.builder(data.name, config=data.get('config') or None, data_dir=data_dir)
+
+
+def prepare(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
+  """Builds the dataset if it is not on disk yet (synthetic: renders it)."""
+  b = builder(data)
+  b.download_and_prepare()
+  return b

@@ -1,0 +1,186 @@
+"""NIR/VIS input pipelines: `tfds` array_record sources read with `grain`.
+
+Every dataset that follows the synthetic_nir_vis features (image, landmarks,
+identity, modality, image_id) and splits (train, gallery, probe, test_vis)
+works here. Three modes:
+
+* paired (PCFH): a NIR image with a VIS image of the same identity drawn at
+  random for every element;
+* unpaired (NULL): independent NIR and VIS streams, no identity labels;
+* eval: one split in order, every example once, last batch padded + masked.
+
+Host side yields uint8 images; augmentation (`augment`) is a jit-able JAX
+function applied on device, so accelerators, not the host CPU, pay for it.
+Iterators are grain `DatasetIterator`s: `get_state()` / `set_state()` go into
+checkpoints. Landmarks are (x, y) = (column, row) pixels, iBUG-68 order.
+"""
+
+import dataclasses
+import io
+from typing import Any
+
+import dm_pix as pix
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+import tensorflow_datasets as tfds
+
+from tfds_builders.synthetic_nir_vis import mean_shape
+
+NIR, VIS = 0, 1   # ClassLabel indices of `modality`.
+FLIP_PERMUTATION = mean_shape.FLIP_PERMUTATION
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitIndex:
+  """Per-record metadata of one split, read once without decoding images."""
+  identity: np.ndarray
+  modality: np.ndarray
+  image_id: list[str]
+
+  def records(self, modality: int) -> np.ndarray:
+    return np.flatnonzero(self.modality == modality)
+
+
+def open_split(builder: tfds.core.DatasetBuilder, split: str):
+  """Returns (random-access source with PNG bytes, SplitIndex)."""
+  if split not in builder.info.splits:
+    raise ValueError(f'dataset {builder.name!r} has no split {split!r}; '
+                     f'it has {sorted(builder.info.splits)}')
+  source = builder.as_data_source(split, decoders={'image': tfds.decode.SkipDecoding()})
+  meta = [source[i] for i in range(len(source))]
+  index = SplitIndex(
+      identity=np.array([m['identity'] for m in meta], np.int64),
+      modality=np.array([m['modality'] for m in meta], np.int64),
+      image_id=[m['image_id'].decode() if isinstance(m['image_id'], bytes)
+                else str(m['image_id']) for m in meta])
+  return source, index
+
+
+def decode_png(data: bytes) -> np.ndarray:
+  return np.asarray(Image.open(io.BytesIO(data)).convert('RGB'))
+
+
+def _read(source, record: int) -> dict[str, Any]:
+  ex = source[int(record)]
+  return {'image': decode_png(ex['image']),
+          'landmarks': np.asarray(ex['landmarks'], np.float32),
+          'identity': np.int64(ex['identity'])}
+
+
+def _shard(ds: grain.MapDataset, shard: bool) -> grain.MapDataset:
+  if shard and jax.process_count() > 1:
+    return ds[jax.process_index()::jax.process_count()]
+  return ds
+
+
+def _to_iter(ds: grain.MapDataset, num_threads: int) -> grain.IterDataset:
+  return ds.to_iter_dataset(grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=4))
+
+
+def paired(source, index: SplitIndex, *, batch_size: int, seed: int,
+           num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
+  """Endless batches of NIR images each paired with a random same-identity VIS image.
+
+  Keys: nir_image, nir_landmarks, vis_image, vis_landmarks (images uint8 HxWx3),
+  identity.
+  """
+  nir = index.records(NIR)
+  vis_of = {i: index.records(VIS)[index.identity[index.records(VIS)] == i]
+            for i in np.unique(index.identity)}
+  nir = np.array([r for r in nir if len(vis_of[index.identity[r]])], np.int64)
+  if len(nir) == 0:
+    raise ValueError('paired mode needs identities with both NIR and VIS images; found none')
+
+  def pair(record, rng: np.random.Generator):
+    a = _read(source, record)
+    b = _read(source, rng.choice(vis_of[int(a['identity'])]))
+    return {'nir_image': a['image'], 'nir_landmarks': a['landmarks'],
+            'vis_image': b['image'], 'vis_landmarks': b['landmarks'],
+            'identity': a['identity']}
+
+  ds = _shard(grain.MapDataset.source(nir).seed(seed).shuffle(), shard)
+  ds = ds.repeat().random_map(pair).batch(batch_size, drop_remainder=True)
+  return _to_iter(ds, num_threads)
+
+
+def unpaired(source, index: SplitIndex, *, batch_size: int, seed: int,
+             num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
+  """Endless batches of independent NIR and VIS images; no identity reaches the model."""
+  streams = []
+  for k, modality in enumerate((NIR, VIS)):
+    records = index.records(modality)
+    if len(records) == 0:
+      raise ValueError(f'unpaired mode needs {("NIR", "VIS")[modality]} images; found none')
+    ds = grain.MapDataset.source(records).seed(seed + 7919 * k).shuffle()
+    streams.append(_shard(ds, shard).repeat().map(lambda r: _read(source, r)))
+
+  def merge(pair):
+    a, b = pair
+    return {'nir_image': a['image'], 'nir_landmarks': a['landmarks'],
+            'vis_image': b['image'], 'vis_landmarks': b['landmarks']}
+
+  ds = grain.experimental.ZipMapDataset(streams).map(merge).batch(batch_size, drop_remainder=True)
+  return _to_iter(ds, num_threads)
+
+
+def evaluation(source, index: SplitIndex, *, batch_size: int, records=None,
+               num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
+  """One pass in order; the last batch is zero-padded and `mask` marks real rows."""
+  records = np.arange(len(index.identity)) if records is None else np.asarray(records)
+  ds = _shard(grain.MapDataset.source(records), shard).map(
+      lambda r: {**_read(source, r), 'mask': np.bool_(True)})
+  ds = ds.batch(batch_size, batch_fn=lambda xs: grain.experimental.batch_and_pad(
+      xs, batch_size=batch_size))
+  return _to_iter(ds, num_threads)
+
+
+def eval_arrays(source, index: SplitIndex, records=None, batch_size: int = 64):
+  """Whole split as numpy (images, landmarks, identity), in order, padding dropped."""
+  parts = {'image': [], 'landmarks': [], 'identity': []}
+  for batch in evaluation(source, index, batch_size=batch_size, records=records, shard=False):
+    m = batch['mask']
+    for k in parts:
+      parts[k].append(batch[k][m])
+  return tuple(np.concatenate(parts[k]) for k in ('image', 'landmarks', 'identity'))
+
+
+# ----------------------------------------------------------------------------
+# Augmentation (device side, pure JAX).
+
+
+def flip_landmarks(landmarks: jax.Array, width: int) -> jax.Array:
+  """Mirrors (68, 2) landmarks: x -> W-1-x and the iBUG left/right relabelling."""
+  mirrored = landmarks.at[..., 0].set(width - 1 - landmarks[..., 0])
+  return mirrored[..., FLIP_PERMUTATION, :]
+
+
+def flip(image: jax.Array, landmarks: jax.Array):
+  return pix.flip_left_right(image), flip_landmarks(landmarks, image.shape[-2])
+
+
+def shift(image: jax.Array, landmarks: jax.Array, offset: jax.Array):
+  """Moves content by `offset` = (dx, dy) pixels: bilinear, edges replicated."""
+  h, w = image.shape[:2]
+  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) - offset[1],
+                            jnp.arange(w, dtype=jnp.float32) - offset[0], indexing='ij')
+  sample = lambda channel: jax.scipy.ndimage.map_coordinates(
+      channel, (rows, cols), order=1, mode='nearest')
+  out = jax.vmap(sample, in_axes=-1, out_axes=-1)(image.astype(jnp.float32))
+  return out, landmarks + offset
+
+
+def augment(rng: jax.Array, image: jax.Array, landmarks: jax.Array, *,
+            max_shift: float = 4.0, flip_prob: float = 0.5):
+  """Random horizontal flip and crop jitter of one image, landmarks kept on it.
+
+  image (H, W, C) float, landmarks (68, 2). vmap it over a batch.
+  """
+  k1, k2 = jax.random.split(rng)
+  do_flip = jax.random.bernoulli(k1, flip_prob)
+  image, landmarks = jax.lax.cond(
+      do_flip, lambda a: flip(*a), lambda a: a, (image.astype(jnp.float32), landmarks))
+  offset = jax.random.uniform(k2, (2,), minval=-max_shift, maxval=max_shift)
+  return shift(image, landmarks, offset)

@@ -1,0 +1,36 @@
+"""Entry point: python -m hfr_jax.main --config=configs/<x>.py[:variant] --workdir=DIR."""
+
+import importlib
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and reports go.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+# config.method -> module with train_and_evaluate(config, workdir).
+TRAINERS = {
+    'baseline': 'hfr_jax.baseline',
+}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Too many command-line arguments: {argv[1:]}')
+  config = _CONFIG.value
+  if config.method not in TRAINERS:
+    raise app.UsageError(f'--config: config.method={config.method!r} is not one of '
+                         f'{sorted(TRAINERS)}')
+  logging.info('JAX process %d / %d, devices: %s', jax.process_index(), jax.process_count(),
+               jax.devices())
+  trainer = importlib.import_module(TRAINERS[config.method])
+  trainer.train_and_evaluate(config, _WORKDIR.value)
+  print(f'Report: {_WORKDIR.value}/report.md')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,151 @@
+"""synthetic_nir_vis: procedurally rendered NIR/VIS face pairs, built locally.
+
+Writes `array_record` files and PNG bytes made with Pillow, so building and
+reading need no TensorFlow.
+"""
+
+import concurrent.futures
+import io
+import os
+
+import numpy as np
+from PIL import Image
+import tensorflow_datasets as tfds
+
+from tfds_builders.synthetic_nir_vis import mean_shape
+from tfds_builders.synthetic_nir_vis import render
+
+MODALITIES = ('nir', 'vis')
+
+
+class SyntheticNirVisConfig(tfds.core.BuilderConfig):
+  """A set of identities drawn from `seed`; the name encodes what it holds."""
+
+  def __init__(self, *, seed: int, num_identities: int, resolution: int,
+               vis_per_identity: int, nir_per_identity: int,
+               test_fraction: float = 0.5, num_workers: int | None = None):
+    if num_identities < 2:
+      raise ValueError(f'num_identities must be >= 2, got {num_identities}')
+    if resolution < 32:
+      raise ValueError(f'resolution must be >= 32, got {resolution}')
+    if vis_per_identity < 2 or nir_per_identity < 1:
+      raise ValueError('need >= 2 VIS (gallery + test_vis) and >= 1 NIR image '
+                       f'per identity, got vis={vis_per_identity}, nir={nir_per_identity}')
+    if not 0 < test_fraction < 1:
+      raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
+    name = (f'seed{seed}_ids{num_identities}_res{resolution}'
+            f'_vis{vis_per_identity}_nir{nir_per_identity}_test{round(test_fraction * 100)}')
+    super().__init__(name=name, description=(
+        f'{num_identities} identities from seed {seed}, {resolution}x{resolution}, '
+        f'{vis_per_identity} VIS + {nir_per_identity} NIR images each.'))
+    self.seed = seed
+    self.num_identities = num_identities
+    self.resolution = resolution
+    self.vis_per_identity = vis_per_identity
+    self.nir_per_identity = nir_per_identity
+    self.test_fraction = test_fraction
+    self.num_workers = num_workers
+
+  @property
+  def num_train_identities(self) -> int:
+    return self.num_identities - max(1, round(self.num_identities * self.test_fraction))
+
+
+def make_config(seed: int = 0, num_identities: int = 360, resolution: int = 144,
+                vis_per_identity: int = 4, nir_per_identity: int = 6,
+                test_fraction: float = 0.5, num_workers: int | None = None):
+  """Config for `tfds.builder('synthetic_nir_vis', config=make_config(...))`.
+
+  Returns the registered instance when one has the same name: TFDS refuses an
+  equal-named custom config object.
+  """
+  config = SyntheticNirVisConfig(
+      seed=seed, num_identities=num_identities, resolution=resolution,
+      vis_per_identity=vis_per_identity, nir_per_identity=nir_per_identity,
+      test_fraction=test_fraction, num_workers=num_workers)
+  registered = _REGISTERED.get(config.name)
+  if registered is None:
+    return config
+  registered.num_workers = num_workers
+  return registered
+
+
+_REGISTERED: dict[str, SyntheticNirVisConfig] = {}
+
+
+def _render_example(args):
+  """Renders one image from its own seed; top level so workers can pickle it."""
+  seed, identity, modality, index, resolution = args
+  person = render.sample_identity(np.random.default_rng([seed, identity]))
+  rng = np.random.default_rng([seed, identity, MODALITIES.index(modality) + 1, index])
+  image, landmarks = render.render(person, rng, modality, resolution)
+  buf = io.BytesIO()
+  Image.fromarray(image).save(buf, format='PNG')
+  return f'{identity:05d}_{modality}_{index:02d}', {
+      'image': buf.getvalue(),
+      'landmarks': landmarks,
+      'identity': identity,
+      'modality': modality,
+      'image_id': f'{identity:05d}_{modality}_{index:02d}',
+  }
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """Synthetic heterogeneous (NIR probe / VIS gallery) face dataset."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  BUILDER_CONFIGS = [
+      make_config(),                                                     # paper scale
+      make_config(num_identities=40, resolution=64, vis_per_identity=3,  # tests, CPU demos
+                  nir_per_identity=3),
+  ]
+  DEFAULT_CONFIG_NAME = BUILDER_CONFIGS[0].name
+  _REGISTERED.update((c.name, c) for c in BUILDER_CONFIGS)
+
+  def __init__(self, *, file_format=None, **kwargs):
+    # TFRecord (TFDS's default) needs TensorFlow to finalise a split.
+    super().__init__(file_format=file_format or 'array_record', **kwargs)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    r = self.builder_config.resolution
+    return self.dataset_info_from_configs(
+        features=tfds.features.FeaturesDict({
+            'image': tfds.features.Image(shape=(r, r, 3), encoding_format='png'),
+            'landmarks': tfds.features.Tensor(shape=(68, 2), dtype=np.float32),
+            'identity': tfds.features.Scalar(dtype=np.int64),
+            'modality': tfds.features.ClassLabel(names=list(MODALITIES)),
+            'image_id': tfds.features.Text(),
+        }),
+        supervised_keys=None,
+        homepage='https://github.com/hfr-jax/hfr_jax',
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Rendered, nothing to download.
+    cfg = self.builder_config
+    train_ids = range(cfg.num_train_identities)
+    test_ids = range(cfg.num_train_identities, cfg.num_identities)
+    vis, nir = cfg.vis_per_identity, cfg.nir_per_identity
+    jobs = lambda ids, modality, images: [(i, modality, k) for i in ids for k in images]
+    return {
+        'train': self._generate_examples(
+            jobs(train_ids, 'nir', range(nir)) + jobs(train_ids, 'vis', range(vis))),
+        'gallery': self._generate_examples(jobs(test_ids, 'vis', range(1))),
+        'probe': self._generate_examples(jobs(test_ids, 'nir', range(nir))),
+        'test_vis': self._generate_examples(jobs(test_ids, 'vis', range(1, vis))),
+    }
+
+  def _generate_examples(self, jobs):
+    cfg = self.builder_config
+    args = [(cfg.seed, i, m, k, cfg.resolution) for i, m, k in jobs]
+    workers = cfg.num_workers or os.cpu_count() or 1
+    if workers == 1:
+      yield from map(_render_example, args)
+      return
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+      yield from pool.map(_render_example, args, chunksize=16)
+
+
+# Re-exported for the input pipeline (flip augmentation).
+FLIP_PERMUTATION = mean_shape.FLIP_PERMUTATION
