@@ -384,9 +384,9 @@ def render(identity: Identity, rng: np.random.Generator, modality: str, size: in
     _paint(img, eye_mask * cv.disc(centre, r_iris), iris)
     _paint(img, eye_mask * cv.disc(centre, r_iris * 0.45), col([0.02, 0.02, 0.02], 0.04))
     if not nir:   # catch-light
-      _paint(img, eye_mask * cv.disc(centre + np.array([0.3, -0.3]) * r_iris, 0.6), col([1, 1, 1], 1))
+      _paint(img, eye_mask * cv.disc(centre + np.array([0.6, -0.5]) * r_iris, 0.5), col([1, 1, 1], 1))
     upper_lid = pts[[0, 1, 2, 3]]
-    _paint(img, cv.line(upper_lid, max(0.035 * iod, 1.0)), col([0.05, 0.04, 0.04], 0.1))
+    _paint(img, cv.line(upper_lid, max(0.03 * iod, 1.0)), col([0.14, 0.11, 0.1], 0.18))
     _paint(img, cv.line(pts[[3, 4, 5, 0]], max(0.012 * iod, 0.6)) * 0.5, skin * 0.55)
 
   # Nose: nostrils just above the base points, a crease along the alae.

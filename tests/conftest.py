@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny synthetic NIR-VIS set built once per test session."""
+
+import os
+
+import ml_collections
+import pytest
+import tensorflow_datasets as tfds
+
+os.environ.setdefault('XLA_FLAGS', '')
+import tfds_builders.synthetic_nir_vis as snv  # noqa: E402  (registers the builder)
+
+TINY = dict(seed=3, num_identities=8, resolution=48, vis_per_identity=3, nir_per_identity=2)
+
+
+def tiny_data_config(data_dir, **overrides) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      name='synthetic_nir_vis', config='', data_dir=str(data_dir), **{**TINY, **overrides}))
+
+
+@pytest.fixture(scope='session')
+def tiny_builder(tmp_path_factory):
+  data_dir = tmp_path_factory.mktemp('tfds')
+  config = snv.make_config(**TINY, num_workers=1)
+  builder = tfds.builder('synthetic_nir_vis', config=config, data_dir=str(data_dir))
+  builder.download_and_prepare()
+  return builder

@@ -1,0 +1,133 @@
+"""The synthetic NIR-VIS dataset: determinism, protocol shape, exact landmarks."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
+import tensorflow_datasets as tfds
+
+import tfds_builders.synthetic_nir_vis as snv
+from tfds_builders.synthetic_nir_vis import render
+from tfds_builders.synthetic_nir_vis import synthetic_nir_vis_dataset_builder as sb
+
+from conftest import TINY
+
+
+def _read_all(builder, split):
+  source = builder.as_data_source(split)
+  return [source[i] for i in range(len(source))]
+
+
+def test_same_seed_gives_same_bytes():
+  a = sb._render_example((5, 3, 'nir', 1, 64))
+  b = sb._render_example((5, 3, 'nir', 1, 64))
+  assert a[1]['image'] == b[1]['image']
+  np.testing.assert_array_equal(a[1]['landmarks'], b[1]['landmarks'])
+
+
+def test_new_seed_gives_new_identities():
+  shapes = [render.sample_identity(np.random.default_rng([s, 0])) for s in (0, 1)]
+  assert not np.allclose(shapes[0].shape, shapes[1].shape, atol=1e-3)
+  a = sb._render_example((0, 0, 'vis', 0, 64))[1]
+  b = sb._render_example((1, 0, 'vis', 0, 64))[1]
+  assert a['image'] != b['image']
+
+
+def test_config_name_encodes_seed_count_and_resolution():
+  names = {snv.make_config(seed=s, num_identities=n, resolution=r).name
+           for s in (0, 1) for n in (10, 20) for r in (64, 144)}
+  assert len(names) == 8
+  # A registered config comes back as the registered object (TFDS requires it).
+  assert snv.make_config() is sb.Builder.BUILDER_CONFIGS[0]
+
+
+def test_splits_follow_the_casia_protocol_shape(tiny_builder):
+  splits = {s: _read_all(tiny_builder, s) for s in ('train', 'gallery', 'probe', 'test_vis')}
+  ids = {s: {int(e['identity']) for e in exs} for s, exs in splits.items()}
+  assert ids['train'].isdisjoint(ids['gallery'])
+  assert ids['gallery'] == ids['probe'] == ids['test_vis']
+  n_train = snv.make_config(**TINY).num_train_identities
+  n_test = TINY['num_identities'] - n_train
+  modality = lambda s: {int(e['modality']) for e in splits[s]}
+  assert modality('gallery') == {1} and modality('test_vis') == {1} and modality('probe') == {0}
+  assert modality('train') == {0, 1}
+  assert len(splits['gallery']) == n_test                      # one VIS per test identity
+  assert len(splits['probe']) == n_test * TINY['nir_per_identity']
+  assert len(splits['test_vis']) == n_test * (TINY['vis_per_identity'] - 1)
+  assert len(splits['train']) == n_train * (TINY['vis_per_identity'] + TINY['nir_per_identity'])
+  image_ids = [e['image_id'] for exs in splits.values() for e in exs]
+  assert len(set(image_ids)) == len(image_ids) and isinstance(image_ids[0], bytes)
+
+
+def test_nir_is_gray_vis_is_colour(tiny_builder):
+  for ex in _read_all(tiny_builder, 'train'):
+    img = ex['image'].astype(int)
+    assert img.shape == (TINY['resolution'],) * 2 + (3,)
+    spread = np.abs(img[..., 0] - img[..., 2]).mean()
+    if ex['modality'] == 0:
+      assert spread == 0
+    else:
+      assert spread > 1
+
+
+def test_landmarks_are_inside_the_image_in_ibug_order(tiny_builder):
+  for ex in _read_all(tiny_builder, 'probe'):
+    lm = ex['landmarks']
+    assert lm.shape == (68, 2) and lm.dtype == np.float32
+    assert lm[36, 0] < lm[39, 0] < lm[42, 0] < lm[45, 0]          # eyes left to right
+    assert lm[48, 0] < lm[54, 0] and lm[0, 0] < lm[16, 0]
+    assert lm[27, 1] < lm[30, 1] < lm[33, 1] < lm[57, 1] < lm[8, 1]  # top to bottom
+
+
+def _pupil_centre(image, eye):
+  """Darkest point of the eye opening, away from the lash line on its rim."""
+  size = image.shape[0]
+  mask = Image.new('L', (size, size), 0)
+  ImageDraw.Draw(mask).polygon([tuple(p) for p in eye], fill=1)
+  opening = np.asarray(mask, bool)
+  inside = ndimage.binary_erosion(opening, iterations=2)
+  gray = ndimage.gaussian_filter(image.astype(float).mean(-1), 0.5)
+  darkest = np.unravel_index(np.argmin(np.where(inside, gray, np.inf)), gray.shape)
+  # Centroid of the dark blob (connected pixels near the minimum) holding it.
+  blobs, _ = ndimage.label(opening & (gray <= gray[darkest] + 20))
+  # Centre of the largest disc inside the blob: robust to a lid clipping its rim.
+  depth = ndimage.distance_transform_edt(blobs == blobs[darkest])
+  ys, xs = np.nonzero(depth >= depth.max() - 0.5)
+  return np.array([xs.mean(), ys.mean()])
+
+
+@pytest.mark.parametrize('modality', ['vis', 'nir'])
+def test_rendered_pupil_sits_at_the_eye_landmark_centroid(modality):
+  errors = []
+  for seed in range(12):
+    person = render.sample_identity(np.random.default_rng([seed, 0]))
+    image, lm = render.render(person, np.random.default_rng([seed, 1]), modality, 256)
+    for eye in (lm[36:42], lm[42:48]):
+      if np.linalg.norm(eye[[1, 2]] - eye[[5, 4]], axis=1).mean() < 6:   # closed or squinting
+        continue
+      errors.append(_pupil_centre(image, eye) - eye.mean(0))
+  errors = np.array(errors)
+  assert len(errors) >= 12
+  # Lids and lashes clip the visible pupil, so single estimates wander by about a
+  # pixel; a misplaced pupil would show as a bias or as errors of its radius (~2.5 px).
+  assert np.linalg.norm(errors, axis=1).max() < 1.5
+  assert np.linalg.norm(errors.mean(0)) < 0.4
+
+
+def test_nir_and_vis_of_one_identity_are_not_aligned():
+  person = render.sample_identity(np.random.default_rng([0, 1]))
+  _, nir = render.render(person, np.random.default_rng([0, 1, 1, 0]), 'nir', 144)
+  _, vis = render.render(person, np.random.default_rng([0, 1, 2, 0]), 'vis', 144)
+  iod = np.linalg.norm(vis[45] - vis[36])
+  assert np.linalg.norm(nir - vis, axis=1).mean() > 0.05 * iod
+
+
+def test_bad_config_values_are_rejected():
+  with pytest.raises(ValueError, match='num_identities'):
+    snv.make_config(num_identities=1)
+  with pytest.raises(ValueError, match='VIS'):
+    snv.make_config(vis_per_identity=1)
+
+
+def test_builder_writes_array_record_by_default(tiny_builder):
+  assert tiny_builder.info.file_format == tfds.core.file_adapters.FileFormat.ARRAY_RECORD
