@@ -13,8 +13,8 @@ TINY = dict(seed=3, num_identities=8, resolution=48, vis_per_identity=3, nir_per
 
 
 def tiny_data_config(data_dir, **overrides) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(
-      name='synthetic_nir_vis', config='', data_dir=str(data_dir), **{**TINY, **overrides}))
+  fields = dict(name='synthetic_nir_vis', config='', data_dir=str(data_dir), **TINY)
+  return ml_collections.ConfigDict({**fields, **overrides})
 
 
 @pytest.fixture(scope='session')

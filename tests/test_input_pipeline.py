@@ -1,0 +1,161 @@
+"""grain pipelines over the tiny synthetic set; device-side augmentation."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from hfr_jax import input_pipeline as ip
+from tfds_builders.synthetic_nir_vis import render
+
+
+@pytest.fixture(scope='module')
+def train(tiny_builder):
+  return ip.open_split(tiny_builder, 'train')
+
+
+def _take(iterator, n):
+  return list(itertools.islice(iterator, n))
+
+
+def test_paired_elements_share_identity_and_differ_in_modality(train):
+  source, index = train
+  for batch in _take(iter(ip.paired(source, index, batch_size=4, seed=0, num_threads=1)), 5):
+    for b in range(4):
+      # Find each image's record by its pixels and check its metadata.
+      nir_r = _record_of(source, batch['nir_image'][b])
+      vis_r = _record_of(source, batch['vis_image'][b])
+      assert index.identity[nir_r] == index.identity[vis_r] == batch['identity'][b]
+      assert index.modality[nir_r] == ip.NIR and index.modality[vis_r] == ip.VIS
+      np.testing.assert_array_equal(batch['nir_landmarks'][b], source[nir_r]['landmarks'])
+
+
+_CACHE = {}
+
+
+def _record_of(source, image):
+  if id(source) not in _CACHE:
+    _CACHE[id(source)] = {ip.decode_png(source[i]['image']).tobytes(): i
+                          for i in range(len(source))}
+  return _CACHE[id(source)][np.asarray(image).tobytes()]
+
+
+def test_paired_is_deterministic_and_seed_dependent(train):
+  source, index = train
+  first = lambda seed: _take(iter(ip.paired(source, index, batch_size=4, seed=seed,
+                                            num_threads=2)), 3)
+  a, b, c = first(1), first(1), first(2)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x['nir_image'], y['nir_image'])
+    np.testing.assert_array_equal(x['vis_image'], y['vis_image'])
+  assert any(not np.array_equal(x['nir_image'], z['nir_image']) for x, z in zip(a, c))
+
+
+def test_iterator_state_restores_the_stream(train):
+  source, index = train
+  it = iter(ip.paired(source, index, batch_size=3, seed=5, num_threads=1))
+  _take(it, 4)
+  state = it.get_state()
+  expected = _take(it, 3)
+  fresh = iter(ip.paired(source, index, batch_size=3, seed=5, num_threads=1))
+  fresh.set_state(state)
+  for x, y in zip(expected, _take(fresh, 3)):
+    np.testing.assert_array_equal(x['nir_image'], y['nir_image'])
+    np.testing.assert_array_equal(x['vis_landmarks'], y['vis_landmarks'])
+
+
+def test_unpaired_streams_are_independent_and_carry_no_identity(train):
+  source, index = train
+  batches = _take(iter(ip.unpaired(source, index, batch_size=4, seed=0, num_threads=1)), 6)
+  assert 'identity' not in batches[0]
+  same = total = 0
+  for batch in batches:
+    for b in range(4):
+      n, v = _record_of(source, batch['nir_image'][b]), _record_of(source, batch['vis_image'][b])
+      assert index.modality[n] == ip.NIR and index.modality[v] == ip.VIS
+      same += index.identity[n] == index.identity[v]
+      total += 1
+  assert same < total   # not paired by identity
+
+
+@pytest.mark.parametrize('batch_size', [3, 4, 64])
+def test_eval_yields_every_example_once_in_order_with_mask(tiny_builder, batch_size):
+  source, index = ip.open_split(tiny_builder, 'probe')
+  batches = list(ip.evaluation(source, index, batch_size=batch_size, num_threads=1))
+  assert all(b['image'].shape[0] == batch_size for b in batches)
+  mask = np.concatenate([b['mask'] for b in batches])
+  ids = np.concatenate([b['identity'] for b in batches])[mask]
+  assert mask.sum() == len(index.identity) and mask[:len(index.identity)].all()
+  np.testing.assert_array_equal(ids, index.identity)
+  images, _, _ = ip.eval_arrays(source, index, batch_size=batch_size)
+  for i in (0, len(images) - 1):
+    np.testing.assert_array_equal(images[i], ip.decode_png(source[i]['image']))
+
+
+def test_missing_split_is_a_clear_error(tiny_builder):
+  with pytest.raises(ValueError, match="no split 'validation'"):
+    ip.open_split(tiny_builder, 'validation')
+
+
+def test_flip_keeps_landmarks_on_the_mirrored_features():
+  person = render.sample_identity(np.random.default_rng([4, 2]))
+  image, lm = render.render(person, np.random.default_rng([4, 2, 2, 0]), 'vis', 96)
+  flipped, flm = jax.jit(ip.flip)(jnp.asarray(image, jnp.float32), jnp.asarray(lm))
+  flipped, flm = np.asarray(flipped), np.asarray(flm)
+  np.testing.assert_array_equal(flipped, image[:, ::-1].astype(np.float32))
+  # iBUG semantics survive: image-left points stay on the image left.
+  assert flm[36, 0] < flm[39, 0] < flm[42, 0] < flm[45, 0]
+  assert flm[0, 0] < flm[8, 0] < flm[16, 0] and flm[48, 0] < flm[54, 0]
+  # Each flipped landmark samples the pixel its mirrored source point did.
+  for k in range(68):
+    src = lm[ip.FLIP_PERMUTATION[k]]
+    a = ndimage.map_coordinates(image[..., 0].astype(float), [[src[1]], [src[0]]], order=1)
+    b = ndimage.map_coordinates(flipped[..., 0], [[flm[k, 1]], [flm[k, 0]]], order=1)
+    np.testing.assert_allclose(a, b, atol=1e-3)
+  # Flipping twice is the identity.
+  twice = ip.flip_landmarks(jnp.asarray(flm), 96)
+  np.testing.assert_allclose(twice, lm, atol=1e-5)
+
+
+def test_flip_permutation_is_an_involution_pairing_left_and_right():
+  perm = ip.FLIP_PERMUTATION
+  np.testing.assert_array_equal(perm[perm], np.arange(68))
+  assert sorted(perm) == list(range(68))
+  assert perm[36] == 45 and perm[48] == 54 and perm[30] == 30 and perm[8] == 8
+
+
+def test_shift_moves_content_with_its_landmarks():
+  rng = np.random.default_rng(0)
+  image = rng.uniform(size=(40, 40, 3)).astype(np.float32)
+  lm = rng.uniform(10, 30, size=(68, 2)).astype(np.float32)
+  offset = np.array([2.5, -1.25], np.float32)
+  out, moved = jax.jit(ip.shift)(image, lm, offset)
+  np.testing.assert_allclose(moved, lm + offset)
+  # scipy reference: bilinear shift with nearest-edge extension.
+  ref = ndimage.shift(image, (offset[1], offset[0], 0), order=1, mode='nearest')
+  np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def test_augment_is_deterministic_per_key_and_keeps_shapes():
+  image = jnp.asarray(np.random.default_rng(1).uniform(size=(32, 32, 3)), jnp.float32)
+  lm = jnp.asarray(np.random.default_rng(2).uniform(5, 25, size=(68, 2)), jnp.float32)
+  keys = jax.random.split(jax.random.key(0), 8)
+  aug = jax.jit(jax.vmap(ip.augment, in_axes=(0, None, None)))
+  a1, l1 = aug(keys, image, lm)
+  a2, l2 = aug(keys, image, lm)
+  np.testing.assert_array_equal(a1, a2)
+  # Every output is either a pure shift or a flip followed by a shift of the input.
+  for i in range(8):
+    d = l1[i] - lm
+    if np.allclose(d, d[0], atol=1e-4):          # no flip: landmarks moved rigidly
+      off = np.asarray(d[0])
+      ref = ndimage.shift(np.asarray(image), (off[1], off[0], 0), order=1, mode='nearest')
+    else:
+      f = np.asarray(ip.flip_landmarks(lm, 32))
+      off = np.asarray(l1[i] - f)[0]
+      ref = ndimage.shift(np.asarray(image)[:, ::-1], (off[1], off[0], 0), order=1,
+                          mode='nearest')
+    np.testing.assert_allclose(a1[i], ref, atol=1e-4)
