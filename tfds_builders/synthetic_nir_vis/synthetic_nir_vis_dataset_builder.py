@@ -118,7 +118,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             'image_id': tfds.features.Text(),
         }),
         supervised_keys=None,
-        homepage='https://github.com/hfr-jax/hfr_jax',
     )
 
   def _split_generators(self, dl_manager):
