@@ -42,6 +42,7 @@ def plot_cmc(curves: dict, path: str, max_rank: int = 20):
     cmc = metrics.cmc_curve(scores, probe_ids, gallery_ids)[:max_rank]
     ax.plot(np.arange(1, len(cmc) + 1), cmc, marker='.', label=name)
   ax.set(xlabel='rank', ylabel='identification rate', ylim=(0, 1.01), title='CMC')
+  ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
   ax.grid(True, alpha=0.3)
   ax.legend(loc='lower right')
   fig.tight_layout()
