@@ -6,6 +6,24 @@ import ml_collections
 import tensorflow_datasets as tfds
 
 
+def synthetic_config(variant: str = 'default') -> ml_collections.ConfigDict:
+  """`config.data` for synthetic_nir_vis: 'default' (paper scale) or 'small' (64x64, CPU)."""
+  data = ml_collections.ConfigDict()
+  data.name = 'synthetic_nir_vis'
+  data.config = ''             # builder config name, for datasets other than synthetic
+  data.data_dir = ml_collections.config_dict.placeholder(str)   # None: TFDS default
+  data.seed = 0
+  if variant == 'small':
+    data.num_identities, data.resolution = 40, 64
+    data.vis_per_identity, data.nir_per_identity = 3, 3
+  elif variant == 'default':
+    data.num_identities, data.resolution = 360, 144
+    data.vis_per_identity, data.nir_per_identity = 4, 6
+  else:
+    raise ValueError(f'unknown synthetic data variant {variant!r} (default, small)')
+  return data
+
+
 def builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   """TFDS builder named by `data.name` (our builders live in `tfds_builders/`).
 

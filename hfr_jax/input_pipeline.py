@@ -126,6 +126,20 @@ def unpaired(source, index: SplitIndex, *, batch_size: int, seed: int,
   return _to_iter(ds, num_threads)
 
 
+def labelled(source, index: SplitIndex, *, batch_size: int, seed: int, modality: int = VIS,
+             num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
+  """Endless shuffled batches of one modality with identity labels (recognizer training).
+
+  Keys: image, landmarks, identity.
+  """
+  records = index.records(modality)
+  if len(records) == 0:
+    raise ValueError(f'no {("NIR", "VIS")[modality]} images in this split')
+  ds = _shard(grain.MapDataset.source(records).seed(seed).shuffle(), shard)
+  ds = ds.repeat().map(lambda r: _read(source, r)).batch(batch_size, drop_remainder=True)
+  return _to_iter(ds, num_threads)
+
+
 def evaluation(source, index: SplitIndex, *, batch_size: int, records=None,
                num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
   """One pass in order; the last batch is zero-padded and `mask` marks real rows."""
