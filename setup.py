@@ -31,7 +31,8 @@ setup(
         'Pillow',
     ],
     extras_require={
-        'test': ['pytest', 'pytest-xdist', 'scikit-learn'],
+        # torch runs the LightCNN conversion tests (the CPU build on disk).
+        'test': ['pytest', 'pytest-xdist', 'scikit-learn', 'torch==2.13.0'],
         # dlib's 68-point predictor; face-recognition-models imports pkg_resources.
         'landmarks': ['dlib-bin', 'face-recognition-models', 'setuptools<82'],
         # The CPU build on disk; a bare `torch` pulls a multi-GB CUDA build.

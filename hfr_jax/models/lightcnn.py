@@ -1,0 +1,239 @@
+"""LightCNN-9 / 29 / 29v2 (Wu et al., "A Light CNN for Deep Face Representation
+with Noisy Labels", TIFS 2018) in Flax NNX, NHWC.
+
+Input (N, S, S, 1) gray in [0, 1] (S = 128 for the released models). `model(x)`
+returns `(logits, features)` with `features` the 256-d `fc` output, as the
+original `forward` returns it: 29v2 hands back `fc` before dropout, 9 and 29
+after it (the same thing in eval mode). Dropout (p = 0.5) acts only in train
+mode (`model.train()` / `model.eval()`).
+
+Layers keep the original attribute names (`conv1.filter`, `group1.conv_a`,
+`block1[0].conv1`, `fc`, `fc2`) so the converter in `hfr_jax.tools` maps the
+released PyTorch checkpoints one to one. The only layout difference: we
+flatten (H, W, C) before `fc` where torch flattens (C, H, W); the converter
+permutes `fc`'s rows so no transpose runs at inference.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+
+def _ch(channels: int, width: float) -> int:
+  return max(1, int(round(channels * width)))
+
+
+class MaxFeatureMap(nnx.Module):
+  """Conv (or linear) to 2C outputs, then the element-wise max of the two halves."""
+
+  def __init__(self, cin: int, cout: int, kernel: int = 3, padding: int = 1, *,
+               linear: bool = False, dtype=None, rngs: nnx.Rngs):
+    self.cout = cout
+    if linear:
+      self.filter = nnx.Linear(cin, 2 * cout, dtype=dtype, rngs=rngs)
+    else:
+      self.filter = nnx.Conv(cin, 2 * cout, (kernel, kernel), padding=((padding, padding),) * 2,
+                             dtype=dtype, rngs=rngs)
+
+  def __call__(self, x):
+    x = self.filter(x)
+    return jnp.maximum(x[..., :self.cout], x[..., self.cout:])
+
+
+class Group(nnx.Module):
+  """1x1 MFM (`conv_a`) then a k x k MFM (`conv`)."""
+
+  def __init__(self, cin: int, cout: int, kernel: int = 3, padding: int = 1, *, dtype=None,
+               rngs: nnx.Rngs):
+    self.conv_a = MaxFeatureMap(cin, cin, 1, 0, dtype=dtype, rngs=rngs)
+    self.conv = MaxFeatureMap(cin, cout, kernel, padding, dtype=dtype, rngs=rngs)
+
+  def __call__(self, x):
+    return self.conv(self.conv_a(x))
+
+
+class ResBlock(nnx.Module):
+
+  def __init__(self, channels: int, *, dtype=None, rngs: nnx.Rngs):
+    self.conv1 = MaxFeatureMap(channels, channels, dtype=dtype, rngs=rngs)
+    self.conv2 = MaxFeatureMap(channels, channels, dtype=dtype, rngs=rngs)
+
+  def __call__(self, x):
+    return self.conv2(self.conv1(x)) + x
+
+
+def max_pool_ceil(x):
+  """2x2/2 max pool with torch's ceil_mode=True (odd sizes keep their last row)."""
+  pad = ((0, x.shape[1] % 2), (0, x.shape[2] % 2))
+  return nnx.max_pool(x, (2, 2), strides=(2, 2), padding=pad)
+
+
+def max_plus_avg_pool(x):
+  """29v2's pooling: max_pool2d(x, 2) + avg_pool2d(x, 2)."""
+  return (nnx.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
+          + nnx.avg_pool(x, (2, 2), strides=(2, 2), padding='VALID'))
+
+
+def _pooled(size: int, times: int, ceil: bool) -> int:
+  for _ in range(times):
+    size = -(-size // 2) if ceil else size // 2
+  return size
+
+
+class _LightCNN(nnx.Module):
+  """Shared head: dropout (p = 0.5) and the classifier `fc2`."""
+  returns_pre_dropout = False
+
+  def _head(self, x):
+    x = x.reshape(x.shape[0], -1)
+    fc = self.fc(x)
+    dropped = self.dropout(fc)
+    return self.fc2(dropped), (fc if self.returns_pre_dropout else dropped)
+
+
+class LightCNN9(_LightCNN):
+
+  def __init__(self, num_classes: int, *, width: float = 1.0, input_size: int = 128,
+               dtype=None, rngs: nnx.Rngs):
+    c = lambda n: _ch(n, width)
+    kw = dict(dtype=dtype, rngs=rngs)
+    self.conv1 = MaxFeatureMap(1, c(48), 5, 2, **kw)
+    self.group1 = Group(c(48), c(96), **kw)
+    self.group2 = Group(c(96), c(192), **kw)
+    self.group3 = Group(c(192), c(128), **kw)
+    self.group4 = Group(c(128), c(128), **kw)
+    side = _pooled(input_size, 4, ceil=True)
+    self.fc = MaxFeatureMap(side * side * c(128), 256, linear=True, **kw)
+    self.dropout = nnx.Dropout(0.5, rngs=rngs)
+    self.fc2 = nnx.Linear(256, num_classes, **kw)
+
+  def __call__(self, x):
+    x = max_pool_ceil(self.conv1(x))
+    x = max_pool_ceil(self.group1(x))
+    x = max_pool_ceil(self.group2(x))
+    x = max_pool_ceil(self.group4(self.group3(x)))
+    return self._head(x)
+
+
+class _LightCNN29Body(_LightCNN):
+  """conv1, blocks 1-4 ([1, 2, 3, 4] residual blocks) and groups 1-4."""
+
+  def _body(self, width, dtype, rngs):
+    c = lambda n: _ch(n, width)
+    kw = dict(dtype=dtype, rngs=rngs)
+    self.conv1 = MaxFeatureMap(1, c(48), 5, 2, **kw)
+    self.block1 = nnx.List([ResBlock(c(48), **kw) for _ in range(1)])
+    self.group1 = Group(c(48), c(96), **kw)
+    self.block2 = nnx.List([ResBlock(c(96), **kw) for _ in range(2)])
+    self.group2 = Group(c(96), c(192), **kw)
+    self.block3 = nnx.List([ResBlock(c(192), **kw) for _ in range(3)])
+    self.group3 = Group(c(192), c(128), **kw)
+    self.block4 = nnx.List([ResBlock(c(128), **kw) for _ in range(4)])
+    self.group4 = Group(c(128), c(128), **kw)
+    return c(128)
+
+  def _features(self, x, pool):
+    x = pool(self.conv1(x))
+    for blocks, group, pooled in ((self.block1, self.group1, True),
+                                  (self.block2, self.group2, True),
+                                  (self.block3, self.group3, False),
+                                  (self.block4, self.group4, True)):
+      for block in blocks:
+        x = block(x)
+      x = group(x)
+      if pooled:
+        x = pool(x)
+    return x
+
+
+class LightCNN29(_LightCNN29Body):
+
+  def __init__(self, num_classes: int, *, width: float = 1.0, input_size: int = 128,
+               dtype=None, rngs: nnx.Rngs):
+    channels = self._body(width, dtype, rngs)
+    side = _pooled(input_size, 4, ceil=True)
+    self.fc = MaxFeatureMap(side * side * channels, 256, linear=True, dtype=dtype, rngs=rngs)
+    self.dropout = nnx.Dropout(0.5, rngs=rngs)
+    self.fc2 = nnx.Linear(256, num_classes, dtype=dtype, rngs=rngs)
+
+  def __call__(self, x):
+    return self._head(self._features(x, max_pool_ceil))
+
+
+class LightCNN29v2(_LightCNN29Body):
+  returns_pre_dropout = True
+
+  def __init__(self, num_classes: int, *, width: float = 1.0, input_size: int = 128,
+               dtype=None, rngs: nnx.Rngs):
+    channels = self._body(width, dtype, rngs)
+    side = _pooled(input_size, 4, ceil=False)
+    self.fc = nnx.Linear(side * side * channels, 256, dtype=dtype, rngs=rngs)
+    self.dropout = nnx.Dropout(0.5, rngs=rngs)
+    self.fc2 = nnx.Linear(256, num_classes, use_bias=False, dtype=dtype, rngs=rngs)
+
+  def __call__(self, x):
+    return self._head(self._features(x, max_plus_avg_pool))
+
+
+ARCHITECTURES = {'9': LightCNN9, '29': LightCNN29, '29v2': LightCNN29v2}
+_META = 'lightcnn.json'
+
+
+def create(arch: str, *, num_classes: int, width: float = 1.0, input_size: int = 128,
+           dtype=None, rngs: nnx.Rngs):
+  if arch not in ARCHITECTURES:
+    raise ValueError(f'unknown LightCNN arch {arch!r}; one of {sorted(ARCHITECTURES)}')
+  return ARCHITECTURES[arch](num_classes, width=width, input_size=input_size, dtype=dtype,
+                             rngs=rngs)
+
+
+def save_pretrained(model, directory: str, *, arch: str, num_classes: int, width: float = 1.0,
+                    input_size: int = 128):
+  """Writes parameters (orbax) + lightcnn.json to `directory`, all or nothing."""
+  directory = os.path.abspath(directory)
+  parent = os.path.dirname(directory)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix='.tmp-lightcnn-', dir=parent)
+  try:
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    with ocp.StandardCheckpointer() as ckpt:
+      ckpt.save(os.path.join(tmp, 'params'), params)
+      ckpt.wait_until_finished()
+    with open(os.path.join(tmp, _META), 'w') as f:
+      json.dump({'arch': arch, 'num_classes': num_classes, 'width': width,
+                 'input_size': input_size}, f, indent=2)
+    if os.path.exists(directory):
+      shutil.rmtree(directory)
+    os.replace(tmp, directory)
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_pretrained(directory: str):
+  """Rebuilds the model saved by `save_pretrained` (or the converter), in eval mode."""
+  directory = os.path.abspath(directory)
+  meta_path = os.path.join(directory, _META)
+  if not os.path.isfile(meta_path):
+    raise FileNotFoundError(f'{directory}: not a LightCNN directory (no {_META})')
+  try:
+    with open(meta_path) as f:
+      meta = json.load(f)
+    model = create(meta['arch'], num_classes=int(meta['num_classes']),
+                   width=float(meta.get('width', 1.0)),
+                   input_size=int(meta.get('input_size', 128)), rngs=nnx.Rngs(0))
+  except (KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
+    raise ValueError(f'{meta_path}: malformed ({e})') from e
+  state = nnx.state(model, nnx.Param)
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), nnx.to_pure_dict(state))
+  with ocp.StandardCheckpointer() as ckpt:
+    restored = ckpt.restore(os.path.join(directory, 'params'), target)
+  nnx.replace_by_pure_dict(state, restored)
+  nnx.update(model, state)
+  model.eval()
+  return model

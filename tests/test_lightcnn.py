@@ -1,0 +1,117 @@
+"""LightCNN in Flax NNX against the release's architecture in PyTorch, via the converter."""
+
+import os
+import subprocess
+import sys
+
+from flax import nnx
+import jax
+import numpy as np
+import pytest
+
+from hfr_jax.models import lightcnn
+
+torch = pytest.importorskip('torch')
+from hfr_jax.tools import convert_lightcnn  # noqa: E402
+from hfr_jax.tools import lightcnn_torch  # noqa: E402
+
+NUM_CLASSES = 10
+
+
+def _release(arch, tmp_path, seed=0):
+  """A torch model saved the way the released checkpoints are."""
+  torch.manual_seed(seed)
+  net = lightcnn_torch.create(arch, NUM_CLASSES).eval()
+  with torch.no_grad():   # non-trivial biases, so a dropped bias would show
+    for p in net.parameters():
+      p.add_(0.01 * torch.randn_like(p))
+  path = tmp_path / f'LightCNN_{arch}_checkpoint.pth.tar'
+  torch.save({'epoch': 1, 'arch': arch,
+              'state_dict': {'module.' + k: v for k, v in net.state_dict().items()}}, path)
+  return net, path
+
+
+def _inputs(seed=1, n=2):
+  return np.random.default_rng(seed).uniform(size=(n, 128, 128, 1)).astype(np.float32)
+
+
+def _assert_same_outputs(net, model, x):
+  with torch.no_grad():
+    t_logits, t_feats = net(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+  logits, feats = model(x)
+  np.testing.assert_allclose(feats, t_feats.numpy(), rtol=1e-4, atol=1e-4 * np.abs(
+      t_feats.numpy()).max())
+  np.testing.assert_allclose(logits, t_logits.numpy(), rtol=1e-4, atol=1e-4 * np.abs(
+      t_logits.numpy()).max())
+
+
+@pytest.mark.parametrize('arch', ['29v2', '9', '29'])
+def test_converted_release_matches_torch_features_and_logits(arch, tmp_path):
+  net, path = _release(arch, tmp_path)
+  model, meta = convert_lightcnn.convert_state_dict(convert_lightcnn.load_state_dict(path), arch)
+  assert meta == dict(arch=arch, num_classes=NUM_CLASSES, width=1.0, input_size=128)
+  _assert_same_outputs(net, model, _inputs())
+
+
+def test_cli_writes_a_directory_load_pretrained_reads(tmp_path):
+  net, path = _release('29v2', tmp_path, seed=3)
+  out = tmp_path / 'converted'
+  proc = subprocess.run([sys.executable, '-m', 'hfr_jax.tools.convert_lightcnn',
+                         f'--checkpoint={path}', '--arch=29v2', f'--output_dir={out}'],
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert sorted(os.listdir(out)) == ['lightcnn.json', 'params']
+  _assert_same_outputs(net, lightcnn.load_pretrained(str(out)), _inputs(seed=4))
+
+
+class _Payload:
+  def __reduce__(self):
+    return (print, ('this would have run',))
+
+
+def test_a_checkpoint_that_needs_code_is_refused(tmp_path):
+  path = tmp_path / 'evil.pth'
+  torch.save({'state_dict': {}, 'payload': _Payload()}, path)
+  with pytest.raises(SystemExit, match='arbitrary pickled code'):
+    convert_lightcnn.load_state_dict(str(path))
+
+
+def test_wrong_architecture_is_a_clear_error(tmp_path):
+  _, path = _release('9', tmp_path)
+  with pytest.raises(SystemExit, match='not a LightCNN-29v2'):
+    convert_lightcnn.convert_state_dict(convert_lightcnn.load_state_dict(path), '29v2')
+
+
+def test_dropout_acts_only_in_train_mode():
+  model = lightcnn.create('29v2', num_classes=4, width=0.25, input_size=32, rngs=nnx.Rngs(0))
+  x = _inputs()[:, :32, :32]
+  model.eval()
+  a, b = model(x), model(x)
+  np.testing.assert_array_equal(a[0], b[0])
+  model.train()
+  c, d = model(x), model(x)
+  assert not np.allclose(c[0], d[0])
+  np.testing.assert_allclose(c[1], a[1], rtol=1e-6)   # 29v2 returns fc before dropout
+
+
+def test_load_pretrained_round_trip_and_errors(tmp_path):
+  model = lightcnn.create('9', num_classes=3, width=0.25, input_size=32, rngs=nnx.Rngs(1))
+  model.eval()
+  lightcnn.save_pretrained(model, tmp_path / 'm', arch='9', num_classes=3, width=0.25,
+                           input_size=32)
+  x = _inputs()[:, :32, :32]
+  np.testing.assert_array_equal(lightcnn.load_pretrained(tmp_path / 'm')(x)[1], model(x)[1])
+  with pytest.raises(FileNotFoundError, match='not a LightCNN directory'):
+    lightcnn.load_pretrained(tmp_path / 'nothing')
+  (tmp_path / 'm' / 'lightcnn.json').write_text('{"arch": "9"}')
+  with pytest.raises(ValueError, match='malformed'):
+    lightcnn.load_pretrained(tmp_path / 'm')
+
+
+@pytest.mark.parametrize('arch, num_classes', [('29v2', 80013), ('29', 79077), ('9', 79077)])
+def test_paper_scale_shapes(arch, num_classes):
+  def forward():
+    model = lightcnn.create(arch, num_classes=num_classes, rngs=nnx.Rngs(0))
+    return model(np.zeros((2, 128, 128, 1), np.float32))
+  logits, feats = jax.eval_shape(forward)
+  assert logits.shape == (2, num_classes) and feats.shape == (2, 256)
