@@ -15,6 +15,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 # config.method -> module with train_and_evaluate(config, workdir).
 TRAINERS = {
     'baseline': 'hfr_jax.baseline',
+    'lightcnn': 'hfr_jax.recognizer.train',
 }
 
 

@@ -22,7 +22,10 @@ import tensorboardX
 
 
 def make_mesh() -> jax.sharding.Mesh:
-  return jax.make_mesh((jax.device_count(),), ('data',))
+  # Auto axes: XLA propagates the batch sharding through the step (GSPMD), so
+  # model code needs no sharding annotations.
+  return jax.make_mesh((jax.device_count(),), ('data',),
+                       axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def data_sharding(mesh) -> NamedSharding:
@@ -84,7 +87,7 @@ class Checkpoints:
   def save(self, step: int, objects: dict, iterator=None, metrics: dict | None = None,
            force: bool = False) -> bool:
     items = {'state': ocp.args.StandardSave(
-        {k: nnx.state(v).to_pure_dict() for k, v in objects.items()})}
+        {k: nnx.to_pure_dict(nnx.state(v)) for k, v in objects.items()})}
     if iterator is not None:
       items['data'] = grain.checkpoint.CheckpointSave(iterator)
     return self.manager.save(step, args=ocp.args.Composite(**items), metrics=metrics,
@@ -95,7 +98,7 @@ class Checkpoints:
     step = self.manager.latest_step() if step is None else step
     if step is None:
       return None
-    target = {k: nnx.state(v).to_pure_dict() for k, v in objects.items()}
+    target = {k: nnx.to_pure_dict(nnx.state(v)) for k, v in objects.items()}
     items = {'state': ocp.args.StandardRestore(target)}
     if iterator is not None:
       items['data'] = grain.checkpoint.CheckpointRestore(iterator)

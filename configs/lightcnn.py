@@ -1,0 +1,59 @@
+"""LightCNN recognizer trained with softmax on a dataset's VIS training images.
+
+python -m hfr_jax.main --config=configs/lightcnn.py --workdir=/tmp/lightcnn          # 29v2, 128
+python -m hfr_jax.main --config=configs/lightcnn.py:cpu --workdir=/tmp/lightcnn_cpu  # narrow, CPU
+
+The run saves a `hfr_jax.models.lightcnn.load_pretrained` directory at
+`config.output_dir` (default WORKDIR/pretrained) and reports NIR->VIS and
+VIS->VIS on the gallery / probe / test_vis splits.
+"""
+
+import ml_collections
+
+from hfr_jax import datasets
+
+VARIANTS = ('default', 'cpu', 'small')
+
+
+def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
+  if arg not in VARIANTS:
+    raise ValueError(f'configs/lightcnn.py: unknown variant {arg!r} ({", ".join(VARIANTS)})')
+  config = ml_collections.ConfigDict()
+  config.method = 'lightcnn'
+  config.seed = 0
+  config.data = datasets.synthetic_config('small' if arg == 'small' else 'default')
+  config.output_dir = ''          # '' -> WORKDIR/pretrained
+
+  config.model = ml_collections.ConfigDict()
+  config.model.arch = '29v2'      # 9, 29, 29v2 (Wu et al. 2018)
+  config.model.width = 1.0        # channel multiplier
+  config.model.input_size = 128   # aligned gray crop fed to the network
+
+  config.train = ml_collections.ConfigDict()
+  config.train.optimizer = 'sgd'  # the LightCNN recipe: SGD, momentum 0.9, wd 1e-4
+  config.train.learning_rate = 1e-2
+  config.train.momentum = 0.9
+  config.train.weight_decay = 1e-4
+  config.train.warmup_steps = 200
+  config.train.num_steps = 20_000
+  config.train.batch_size = 128
+  config.train.max_shift = 6.0    # crop jitter in pixels of the aligned crop
+  config.train.log_every = 50
+  config.train.checkpoint_every = 1000
+  config.eval_batch_size = 128
+
+  if arg in ('cpu', 'small'):
+    # Minutes on 2 CPU cores: LightCNN-9 at half width on 64x64 crops.
+    config.model.arch = '9'
+    config.model.width = 0.5
+    config.model.input_size = 64
+    config.train.optimizer = 'adamw'
+    config.train.learning_rate = 2e-3
+    config.train.weight_decay = 5e-4
+    config.train.warmup_steps = 100
+    config.train.num_steps = 1500 if arg == 'cpu' else 40
+    config.train.batch_size = 64 if arg == 'cpu' else 16
+    config.train.max_shift = 3.0
+    config.train.log_every = 50 if arg == 'cpu' else 10
+    config.train.checkpoint_every = 500 if arg == 'cpu' else 20
+  return config

@@ -1,0 +1,1 @@
+"""Face recognizer F: LightCNN training on VIS images and feature extraction."""
