@@ -6,6 +6,7 @@ import sys
 
 from flax import nnx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ from hfr_jax.tools import lightcnn_torch  # noqa: E402
 NUM_CLASSES = 10
 
 
-def _release(arch, tmp_path, seed=0):
+def _release(arch, tmp_path, seed=0, legacy_format=False):
   """A torch model saved the way the released checkpoints are."""
   torch.manual_seed(seed)
   net = lightcnn_torch.create(arch, NUM_CLASSES).eval()
@@ -27,7 +28,8 @@ def _release(arch, tmp_path, seed=0):
       p.add_(0.01 * torch.randn_like(p))
   path = tmp_path / f'LightCNN_{arch}_checkpoint.pth.tar'
   torch.save({'epoch': 1, 'arch': arch,
-              'state_dict': {'module.' + k: v for k, v in net.state_dict().items()}}, path)
+              'state_dict': {'module.' + k: v for k, v in net.state_dict().items()}}, path,
+             _use_new_zipfile_serialization=not legacy_format)
   return net, path
 
 
@@ -54,7 +56,8 @@ def test_converted_release_matches_torch_features_and_logits(arch, tmp_path):
 
 
 def test_cli_writes_a_directory_load_pretrained_reads(tmp_path):
-  net, path = _release('29v2', tmp_path, seed=3)
+  # The 2017/18 releases predate torch's zip format; weights_only must read the old one too.
+  net, path = _release('29v2', tmp_path, seed=3, legacy_format=True)
   out = tmp_path / 'converted'
   proc = subprocess.run([sys.executable, '-m', 'hfr_jax.tools.convert_lightcnn',
                          f'--checkpoint={path}', '--arch=29v2', f'--output_dir={out}'],
@@ -84,12 +87,13 @@ def test_wrong_architecture_is_a_clear_error(tmp_path):
 
 def test_dropout_acts_only_in_train_mode():
   model = lightcnn.create('29v2', num_classes=4, width=0.25, input_size=32, rngs=nnx.Rngs(0))
+  forward = nnx.jit(lambda m, x: m(x))   # one compile per mode instead of op-by-op dispatch
   x = _inputs()[:, :32, :32]
   model.eval()
-  a, b = model(x), model(x)
+  a, b = forward(model, x), forward(model, x)
   np.testing.assert_array_equal(a[0], b[0])
   model.train()
-  c, d = model(x), model(x)
+  c, d = forward(model, x), forward(model, x)
   assert not np.allclose(c[0], d[0])
   np.testing.assert_allclose(c[1], a[1], rtol=1e-6)   # 29v2 returns fc before dropout
 
@@ -100,12 +104,29 @@ def test_load_pretrained_round_trip_and_errors(tmp_path):
   lightcnn.save_pretrained(model, tmp_path / 'm', arch='9', num_classes=3, width=0.25,
                            input_size=32)
   x = _inputs()[:, :32, :32]
-  np.testing.assert_array_equal(lightcnn.load_pretrained(tmp_path / 'm')(x)[1], model(x)[1])
+  loaded = lightcnn.load_pretrained(tmp_path / 'm')
+  np.testing.assert_array_equal(loaded(x)[1], model(x)[1])
+  loaded.train()   # built from eval_shape: dropout's RNG key must be a real one
+  assert not np.allclose(loaded(x)[0], loaded(x)[0])
   with pytest.raises(FileNotFoundError, match='not a LightCNN directory'):
     lightcnn.load_pretrained(tmp_path / 'nothing')
-  (tmp_path / 'm' / 'lightcnn.json').write_text('{"arch": "9"}')
+  meta_path = tmp_path / 'm' / 'lightcnn.json'
+  meta_path.write_text(meta_path.read_text().replace('"num_classes": 3', '"num_classes": 5'))
+  with pytest.raises(ValueError, match=r'm/params: does not match .*fc2/bias.*\(5,\).*\(3,\)'):
+    lightcnn.load_pretrained(tmp_path / 'm')
+  meta_path.write_text('{"arch": "9"}')
   with pytest.raises(ValueError, match='malformed'):
     lightcnn.load_pretrained(tmp_path / 'm')
+
+
+def test_ceil_mode_max_pool_matches_torch_on_odd_sizes():
+  # All-negative input: padding with zeros instead of -inf would change the last row/column.
+  x = -np.random.default_rng(5).uniform(1, 2, size=(2, 7, 9, 3)).astype(np.float32)
+  expected = torch.nn.functional.max_pool2d(torch.from_numpy(x.transpose(0, 3, 1, 2)), 2, 2,
+                                            ceil_mode=True).numpy().transpose(0, 2, 3, 1)
+  got = lightcnn.max_pool_ceil(x)
+  assert got.shape == expected.shape == (2, 4, 5, 3)
+  np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize('arch, num_classes', [('29v2', 80013), ('29', 79077), ('9', 79077)])
@@ -115,3 +136,10 @@ def test_paper_scale_shapes(arch, num_classes):
     return model(np.zeros((2, 128, 128, 1), np.float32))
   logits, feats = jax.eval_shape(forward)
   assert logits.shape == (2, num_classes) and feats.shape == (2, 256)
+
+
+def test_param_dtype_sets_the_stored_parameters_dtype():
+  model = nnx.eval_shape(lambda: lightcnn.create('29v2', num_classes=10, param_dtype=jnp.bfloat16,
+                                                 rngs=nnx.Rngs(0)))
+  dtypes = {p.dtype for p in jax.tree.leaves(nnx.state(model, nnx.Param))}
+  assert dtypes == {jnp.dtype(jnp.bfloat16)}

@@ -14,6 +14,7 @@ flatten (H, W, C) before `fc` where torch flattens (C, H, W); the converter
 permutes `fc`'s rows so no transpose runs at inference.
 """
 
+import functools
 import json
 import os
 import shutil
@@ -33,13 +34,14 @@ class MaxFeatureMap(nnx.Module):
   """Conv (or linear) to 2C outputs, then the element-wise max of the two halves."""
 
   def __init__(self, cin: int, cout: int, kernel: int = 3, padding: int = 1, *,
-               linear: bool = False, dtype=None, rngs: nnx.Rngs):
+               linear: bool = False, dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
     self.cout = cout
+    kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     if linear:
-      self.filter = nnx.Linear(cin, 2 * cout, dtype=dtype, rngs=rngs)
+      self.filter = nnx.Linear(cin, 2 * cout, **kw)
     else:
       self.filter = nnx.Conv(cin, 2 * cout, (kernel, kernel), padding=((padding, padding),) * 2,
-                             dtype=dtype, rngs=rngs)
+                             **kw)
 
   def __call__(self, x):
     x = self.filter(x)
@@ -49,10 +51,9 @@ class MaxFeatureMap(nnx.Module):
 class Group(nnx.Module):
   """1x1 MFM (`conv_a`) then a k x k MFM (`conv`)."""
 
-  def __init__(self, cin: int, cout: int, kernel: int = 3, padding: int = 1, *, dtype=None,
-               rngs: nnx.Rngs):
-    self.conv_a = MaxFeatureMap(cin, cin, 1, 0, dtype=dtype, rngs=rngs)
-    self.conv = MaxFeatureMap(cin, cout, kernel, padding, dtype=dtype, rngs=rngs)
+  def __init__(self, cin: int, cout: int, kernel: int = 3, padding: int = 1, **kw):
+    self.conv_a = MaxFeatureMap(cin, cin, 1, 0, **kw)
+    self.conv = MaxFeatureMap(cin, cout, kernel, padding, **kw)
 
   def __call__(self, x):
     return self.conv(self.conv_a(x))
@@ -60,9 +61,9 @@ class Group(nnx.Module):
 
 class ResBlock(nnx.Module):
 
-  def __init__(self, channels: int, *, dtype=None, rngs: nnx.Rngs):
-    self.conv1 = MaxFeatureMap(channels, channels, dtype=dtype, rngs=rngs)
-    self.conv2 = MaxFeatureMap(channels, channels, dtype=dtype, rngs=rngs)
+  def __init__(self, channels: int, **kw):
+    self.conv1 = MaxFeatureMap(channels, channels, **kw)
+    self.conv2 = MaxFeatureMap(channels, channels, **kw)
 
   def __call__(self, x):
     return self.conv2(self.conv1(x)) + x
@@ -100,9 +101,9 @@ class _LightCNN(nnx.Module):
 class LightCNN9(_LightCNN):
 
   def __init__(self, num_classes: int, *, width: float = 1.0, input_size: int = 128,
-               dtype=None, rngs: nnx.Rngs):
+               dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
     c = lambda n: _ch(n, width)
-    kw = dict(dtype=dtype, rngs=rngs)
+    kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     self.conv1 = MaxFeatureMap(1, c(48), 5, 2, **kw)
     self.group1 = Group(c(48), c(96), **kw)
     self.group2 = Group(c(96), c(192), **kw)
@@ -124,9 +125,8 @@ class LightCNN9(_LightCNN):
 class _LightCNN29Body(_LightCNN):
   """conv1, blocks 1-4 ([1, 2, 3, 4] residual blocks) and groups 1-4."""
 
-  def _body(self, width, dtype, rngs):
+  def _body(self, width, kw):
     c = lambda n: _ch(n, width)
-    kw = dict(dtype=dtype, rngs=rngs)
     self.conv1 = MaxFeatureMap(1, c(48), 5, 2, **kw)
     self.block1 = nnx.List([ResBlock(c(48), **kw) for _ in range(1)])
     self.group1 = Group(c(48), c(96), **kw)
@@ -155,12 +155,13 @@ class _LightCNN29Body(_LightCNN):
 class LightCNN29(_LightCNN29Body):
 
   def __init__(self, num_classes: int, *, width: float = 1.0, input_size: int = 128,
-               dtype=None, rngs: nnx.Rngs):
-    channels = self._body(width, dtype, rngs)
+               dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
+    kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+    channels = self._body(width, kw)
     side = _pooled(input_size, 4, ceil=True)
-    self.fc = MaxFeatureMap(side * side * channels, 256, linear=True, dtype=dtype, rngs=rngs)
+    self.fc = MaxFeatureMap(side * side * channels, 256, linear=True, **kw)
     self.dropout = nnx.Dropout(0.5, rngs=rngs)
-    self.fc2 = nnx.Linear(256, num_classes, dtype=dtype, rngs=rngs)
+    self.fc2 = nnx.Linear(256, num_classes, **kw)
 
   def __call__(self, x):
     return self._head(self._features(x, max_pool_ceil))
@@ -170,12 +171,13 @@ class LightCNN29v2(_LightCNN29Body):
   returns_pre_dropout = True
 
   def __init__(self, num_classes: int, *, width: float = 1.0, input_size: int = 128,
-               dtype=None, rngs: nnx.Rngs):
-    channels = self._body(width, dtype, rngs)
+               dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
+    kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+    channels = self._body(width, kw)
     side = _pooled(input_size, 4, ceil=False)
-    self.fc = nnx.Linear(side * side * channels, 256, dtype=dtype, rngs=rngs)
+    self.fc = nnx.Linear(side * side * channels, 256, **kw)
     self.dropout = nnx.Dropout(0.5, rngs=rngs)
-    self.fc2 = nnx.Linear(256, num_classes, use_bias=False, dtype=dtype, rngs=rngs)
+    self.fc2 = nnx.Linear(256, num_classes, use_bias=False, **kw)
 
   def __call__(self, x):
     return self._head(self._features(x, max_plus_avg_pool))
@@ -186,11 +188,11 @@ _META = 'lightcnn.json'
 
 
 def create(arch: str, *, num_classes: int, width: float = 1.0, input_size: int = 128,
-           dtype=None, rngs: nnx.Rngs):
+           dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
   if arch not in ARCHITECTURES:
     raise ValueError(f'unknown LightCNN arch {arch!r}; one of {sorted(ARCHITECTURES)}')
   return ARCHITECTURES[arch](num_classes, width=width, input_size=input_size, dtype=dtype,
-                             rngs=rngs)
+                             param_dtype=param_dtype, rngs=rngs)
 
 
 def save_pretrained(model, directory: str, *, arch: str, num_classes: int, width: float = 1.0,
@@ -215,6 +217,13 @@ def save_pretrained(model, directory: str, *, arch: str, num_classes: int, width
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _shapes(tree) -> dict:
+  """'group1/conv/filter/kernel' -> shape, for trees of arrays or orbax metadata."""
+  name = lambda k: str(getattr(k, 'key', getattr(k, 'idx', k)))
+  return {'/'.join(map(name, path)): tuple(leaf.shape)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
 def load_pretrained(directory: str):
   """Rebuilds the model saved by `save_pretrained` (or the converter), in eval mode."""
   directory = os.path.abspath(directory)
@@ -224,16 +233,36 @@ def load_pretrained(directory: str):
   try:
     with open(meta_path) as f:
       meta = json.load(f)
-    model = create(meta['arch'], num_classes=int(meta['num_classes']),
-                   width=float(meta.get('width', 1.0)),
-                   input_size=int(meta.get('input_size', 128)), rngs=nnx.Rngs(0))
+    build = functools.partial(create, meta['arch'], num_classes=int(meta['num_classes']),
+                              width=float(meta.get('width', 1.0)),
+                              input_size=int(meta.get('input_size', 128)))
+    # Shapes only: a random init of the paper's 80k-class fc2 alone takes seconds.
+    model = nnx.eval_shape(lambda: build(rngs=nnx.Rngs(0)))
   except (KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
     raise ValueError(f'{meta_path}: malformed ({e})') from e
-  state = nnx.state(model, nnx.Param)
-  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), nnx.to_pure_dict(state))
+  params_dir = os.path.join(directory, 'params')
+  if not os.path.isdir(params_dir):
+    raise FileNotFoundError(f'{directory}: no params/ checkpoint next to {_META}')
+  target = nnx.to_pure_dict(nnx.state(model, nnx.Param))
   with ocp.StandardCheckpointer() as ckpt:
-    restored = ckpt.restore(os.path.join(directory, 'params'), target)
-  nnx.replace_by_pure_dict(state, restored)
-  nnx.update(model, state)
+    try:
+      stored = ckpt.metadata(params_dir).item_metadata
+    except (OSError, ValueError, KeyError, TypeError) as e:
+      raise ValueError(f'{params_dir}: unreadable orbax checkpoint ({type(e).__name__})') from e
+    # Compared up front: a failed restore halfway through floods stderr from orbax's threads.
+    want, have = _shapes(target), _shapes(stored or {})
+    if not have:
+      raise ValueError(f'{params_dir}: holds no parameters (an interrupted or foreign write?)')
+    if want != have:
+      odd = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+      raise ValueError(f'{params_dir}: does not match {_META} ({len(odd)} parameters differ, '
+                       f'e.g. {odd[0]}: expected {want.get(odd[0])}, stored {have.get(odd[0])})')
+    params = ckpt.restore(params_dir, target)
+  state = nnx.state(model, nnx.Param)
+  nnx.replace_by_pure_dict(state, params)
+  # eval_shape left dropout's RNG key abstract too; under jit XLA drops the unused
+  # parameter initialisers and computes only the key.
+  rng_state = jax.jit(lambda: nnx.state(build(rngs=nnx.Rngs(0)), nnx.RngState))()
+  nnx.update(model, state, rng_state)
   model.eval()
   return model
