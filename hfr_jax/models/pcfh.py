@@ -1,0 +1,171 @@
+"""PCFH's generators and attention module (Yu et al., IJCAI 2019, Sec. 3.2-3.3).
+
+* `MultiPathGenerator` (GA, NIR -> VIS): a global encoder-decoder on the whole
+  face and three local encoder-decoders on the eyes (both eyes share one
+  path), nose and mouth patches, cropped around the landmarks with the
+  paper's patch sizes (`hfr_jax.ops.patches`). Local feature maps are pasted
+  back and fused with the global path's by element-wise max (max-out, as in
+  TP-GAN, Huang et al. 2017); one convolution turns the fused map into RGB.
+* `Generator` (GB, VIS -> NIR): the global path alone, for the cycle term.
+* `AttentionModule` (A): Att in [0, 1] per pixel from the NIR input and the
+  warped VIS image, so it can tell where the warp is trustworthy; A(x) = Att * x.
+
+The paper gives no layer counts; the paths follow CycleGAN's ResNet generator
+(c7s1-w, stride-2 downsampling, residual blocks, upsampling) with instance
+norm. Images are NHWC in [-1, 1]; NIR has one channel, VIS three.
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from hfr_jax.ops import patches as patches_lib
+
+
+class ConvNorm(nnx.Module):
+  """Conv -> instance norm -> activation (relu, leaky_relu or none)."""
+
+  def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, *,
+               activation: str = 'relu', norm: bool = True, dtype=None, rngs: nnx.Rngs):
+    self.conv = nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding='SAME',
+                         use_bias=not norm, dtype=dtype, rngs=rngs)
+    self.norm = nnx.InstanceNorm(cout, dtype=dtype, rngs=rngs) if norm else None
+    self.activation = activation
+
+  def __call__(self, x):
+    x = self.conv(x)
+    if self.norm is not None:
+      x = self.norm(x)
+    if self.activation == 'relu':
+      return jax.nn.relu(x)
+    if self.activation == 'leaky_relu':
+      return jax.nn.leaky_relu(x, 0.2)
+    return x
+
+
+class ResidualBlock(nnx.Module):
+
+  def __init__(self, channels: int, *, dtype=None, rngs: nnx.Rngs):
+    self.a = ConvNorm(channels, channels, 3, dtype=dtype, rngs=rngs)
+    self.b = ConvNorm(channels, channels, 3, activation='none', dtype=dtype, rngs=rngs)
+
+  def __call__(self, x):
+    return x + self.b(self.a(x))
+
+
+def upsample(x):
+  """Nearest-neighbour x2 (then a conv): no transposed-conv checkerboards."""
+  n, h, w, c = x.shape
+  return jax.image.resize(x, (n, 2 * h, 2 * w, c), 'nearest')
+
+
+class EncoderDecoder(nnx.Module):
+  """c7s1-w, `num_down` stride-2 convs doubling width, residual blocks, back up.
+
+  Returns a (N, H, W, width) feature map at the input's resolution; H and W
+  must be divisible by 2**num_down.
+  """
+
+  def __init__(self, cin: int, width: int, *, num_down: int, num_res: int, dtype=None,
+               rngs: nnx.Rngs):
+    kw = dict(dtype=dtype, rngs=rngs)
+    self.num_down = num_down
+    self.stem = ConvNorm(cin, width, 7, **kw)
+    self.down = nnx.List([ConvNorm(width * 2**i, width * 2**(i + 1), 3, 2, **kw)
+                          for i in range(num_down)])
+    bottom = width * 2**num_down
+    self.res = nnx.List([ResidualBlock(bottom, **kw) for _ in range(num_res)])
+    self.up = nnx.List([ConvNorm(width * 2**(i + 1), width * 2**i, 3, **kw)
+                        for i in reversed(range(num_down))])
+
+  def __call__(self, x):
+    factor = 2**self.num_down
+    if x.shape[1] % factor or x.shape[2] % factor:
+      raise ValueError(f'input {x.shape[1]}x{x.shape[2]} is not divisible by {factor} '
+                       f'({self.num_down} downsamplings)')
+    x = self.stem(x)
+    for layer in self.down:
+      x = layer(x)
+    for block in self.res:
+      x = block(x)
+    for layer in self.up:
+      x = layer(upsample(x))
+    return x
+
+
+class Generator(nnx.Module):
+  """Single-path image-to-image generator with a tanh head (GB)."""
+
+  def __init__(self, cin: int, cout: int, *, width: int = 64, num_down: int = 2,
+               num_res: int = 6, dtype=None, rngs: nnx.Rngs):
+    self.body = EncoderDecoder(cin, width, num_down=num_down, num_res=num_res, dtype=dtype,
+                               rngs=rngs)
+    self.head = nnx.Conv(width, cout, (7, 7), padding='SAME', dtype=dtype, rngs=rngs)
+
+  def __call__(self, x):
+    return jnp.tanh(self.head(self.body(x)))
+
+
+LOCAL_PATHS = {'left_eye': 'eyes', 'right_eye': 'eyes', 'nose': 'nose', 'mouth': 'mouth'}
+
+
+class MultiPathGenerator(nnx.Module):
+  """GA: global path + eyes/nose/mouth paths, max-out fused, tanh RGB head."""
+
+  def __init__(self, cin: int = 1, cout: int = 3, *, resolution: int, width: int = 64,
+               num_down: int = 2, num_res: int = 9, local_width: int | None = None,
+               local_num_down: int = 1, local_num_res: int = 3, dtype=None, rngs: nnx.Rngs):
+    self.resolution = resolution
+    self.sizes = patches_lib.patch_sizes(resolution)
+    kw = dict(dtype=dtype, rngs=rngs)
+    self.global_path = EncoderDecoder(cin, width, num_down=num_down, num_res=num_res, **kw)
+    # Local features are max-ed with global ones, so they share the channel count.
+    local_width = local_width or width
+    self.local_paths = nnx.Dict({
+        name: EncoderDecoder(cin, local_width, num_down=local_num_down,
+                             num_res=local_num_res, **kw)
+        for name in sorted(set(LOCAL_PATHS.values()))})
+    self.local_proj = (nnx.Conv(local_width, width, (1, 1), **kw)
+                       if local_width != width else None)
+    self.head = nnx.Conv(width, cout, (7, 7), padding='SAME', **kw)
+
+  def __call__(self, x, landmarks):
+    """x (N, R, R, cin) in [-1, 1], landmarks (N, 68, 2) pixels -> (N, R, R, cout)."""
+    if x.shape[1:3] != (self.resolution, self.resolution):
+      raise ValueError(f'GA was built for {self.resolution}x{self.resolution} faces, '
+                       f'got {x.shape[1]}x{x.shape[2]}')
+    features = self.global_path(x)
+    crops, offsets = jax.vmap(patches_lib.crop_patches, in_axes=(0, 0, None))(
+        x, landmarks, self.sizes)
+    local = {}
+    for name, path in LOCAL_PATHS.items():
+      y = self.local_paths[path](crops[name])
+      local[name] = self.local_proj(y) if self.local_proj is not None else y
+    fused = jax.vmap(patches_lib.max_out_fuse)(features, local, offsets)
+    return jnp.tanh(self.head(fused))
+
+
+class AttentionModule(nnx.Module):
+  """Att = sigmoid(net([NIR, warped VIS])) in [0, 1], one channel per pixel."""
+
+  def __init__(self, cin: int = 4, *, width: int = 32, num_down: int = 2, num_res: int = 2,
+               dtype=None, rngs: nnx.Rngs):
+    self.body = EncoderDecoder(cin, width, num_down=num_down, num_res=num_res, dtype=dtype,
+                               rngs=rngs)
+    self.head = nnx.Conv(width, 1, (7, 7), padding='SAME', dtype=dtype, rngs=rngs)
+
+  def __call__(self, nir, warped_vis):
+    return jax.nn.sigmoid(self.head(self.body(jnp.concatenate([nir, warped_vis], -1))))
+
+
+class Generators(nnx.Module):
+  """The generator player: GA, GB and A, trained by one optimiser."""
+
+  def __init__(self, *, resolution: int, width: int = 64, num_res: int = 9,
+               local_num_res: int = 3, aux_width: int | None = None, aux_num_res: int = 6,
+               attention_width: int = 32, dtype=None, rngs: nnx.Rngs):
+    kw = dict(dtype=dtype, rngs=rngs)
+    self.ga = MultiPathGenerator(1, 3, resolution=resolution, width=width, num_res=num_res,
+                                 local_num_res=local_num_res, **kw)
+    self.gb = Generator(3, 1, width=aux_width or width, num_res=aux_num_res, **kw)
+    self.attention = AttentionModule(1 + 3, width=attention_width, **kw)

@@ -1,0 +1,84 @@
+"""PCFH's losses, Eq. (1)-(9), as pure functions of arrays.
+
+|.|_1 in the paper is the L1 norm of each sample (a sum over its pixels or
+feature dimensions); E over the data is the batch mean. That reading is the
+one under which the paper's weights are commensurate: lambda1 = lambda4 =
+2.5e-5 times a sum over 144 x 144 x 3 pixels is O(1), like the adversarial
+term. Images are NHWC in [-1, 1]; attention maps (N, H, W, 1) in [0, 1].
+"""
+
+import jax
+import jax.numpy as jnp
+
+from hfr_jax.ops import color
+
+
+def l1_norm(x):
+  """E |x|_1: per-sample L1 norm, averaged over the batch (leading axis)."""
+  return jnp.abs(x).reshape(x.shape[0], -1).sum(axis=1).mean()
+
+
+def generator_adversarial(d_fake):
+  """Eq. (1): Lad = -E DA(GA(IN)), DA's scores averaged over its patches."""
+  return -d_fake.mean()
+
+
+def discriminator_hinge(d_real, d_fake):
+  """DA's side of Eq. (1): E max(0, 1 - D(IV)) + E max(0, 1 + D(GA(IN))).
+
+  The hinge loss (Lim & Ye 2017) is the critic objective that the linear
+  generator loss -E D(G) belongs to (SAGAN, BigGAN).
+  """
+  return jax.nn.relu(1.0 - d_real).mean() + jax.nn.relu(1.0 + d_fake).mean()
+
+
+def cycle(reconstructed_nir, nir, lambda1):
+  """Eq. (2): Lrec = lambda1 E |GB(GA(IN)) - IN|_1."""
+  return lambda1 * l1_norm(reconstructed_nir - nir)
+
+
+def identity(features_vis, features_fake, lambda2):
+  """Eq. (3): LID = lambda2 E |F(IV) - F(GA(IN))|_1 on the recognizer's 256-d features."""
+  return lambda2 * l1_norm(features_vis - features_fake)
+
+
+def luminance(fake_vis, nir, lambda3):
+  """Eq. (4): LY = lambda3 E |Y(GA(IN)) - Y(IN)|_1, Y of BT.601 YCbCr.
+
+  Works on [-1, 1] images: Y is linear with unit row sum, so Y of the [0, 1]
+  image is (Y + 1) / 2 and the difference only halves. NIR is gray: Y(IN) = IN.
+  """
+  to_unit = lambda x: (x + 1.0) / 2.0
+  y_fake = color.rgb_to_ycbcr(to_unit(fake_vis))[..., 0]
+  y_nir = to_unit(nir[..., 0]) if nir.shape[-1] == 1 else color.rgb_to_gray(to_unit(nir))
+  return lambda3 * l1_norm(y_fake - y_nir)
+
+
+def nuclear_norm(maps):
+  """Sum of singular values of each (H, W) map, averaged over the batch.
+
+  The convex envelope of rank on the spectral-norm ball (Fazel 2002): the
+  differentiable stand-in for rank(Att) in Eq. (7).
+  """
+  return jnp.linalg.svd(maps[..., 0], compute_uv=False).sum(axis=-1).mean()
+
+
+def attention(att, fake_vis, warped_vis, alpha1, alpha2, alpha3):
+  """Eq. (7): LA = a1 E |Att * GA(IN) - IWarp|_1 + a2 rank(Att) + a3 |Att|_1."""
+  return (alpha1 * l1_norm(att * fake_vis - warped_vis) + alpha2 * nuclear_norm(att)
+          + alpha3 * l1_norm(att))
+
+
+def attention_warping(att, fake_vis, warped_vis, lambda4):
+  """Eq. (8): LAWM = lambda4 E |A(GA(IN)) - A(IWarp)|_1, A(x) = Att * x."""
+  return lambda4 * l1_norm(att * fake_vis - att * warped_vis)
+
+
+def mutual_information_constraint(mi_fake_vis, mi_fake_nir, lambda5):
+  """Eq. (9) as a loss to minimise: -lambda5 (I(GA(IN), IV) - I(GA(IN), IN)).
+
+  Sec. 3.4 asks to maximise the first mutual information and minimise the
+  second; Eq. (9) writes the quantity to be maximised, so the generator
+  minimises its negative.
+  """
+  return -lambda5 * (mi_fake_vis - mi_fake_nir)

@@ -1,0 +1,80 @@
+"""PCFH's loss terms, Eq. (1)-(9), each against a direct float64 numpy evaluation."""
+
+import numpy as np
+import pytest
+
+from hfr_jax.pcfh import losses
+
+RNG = np.random.default_rng(0)
+N, H, W = 3, 12, 10
+
+
+def images(c):
+  return RNG.uniform(-1, 1, (N, H, W, c)).astype(np.float32)
+
+
+def norm1(x):
+  """E |x|_1 written out: sum over each sample, mean over the batch."""
+  return np.mean([np.sum(np.abs(np.float64(s))) for s in x])
+
+
+def test_adversarial_eq1_and_hinge():
+  d_real, d_fake = RNG.normal(size=(N, 4, 4, 1)), RNG.normal(size=(N, 4, 4, 1))
+  np.testing.assert_allclose(losses.generator_adversarial(d_fake), -d_fake.mean(), rtol=1e-6)
+  want = np.maximum(0, 1 - d_real).mean() + np.maximum(0, 1 + d_fake).mean()
+  np.testing.assert_allclose(losses.discriminator_hinge(d_real, d_fake), want, rtol=1e-6)
+
+
+def test_cycle_eq2():
+  rec, nir = images(1), images(1)
+  np.testing.assert_allclose(losses.cycle(rec, nir, 2.5e-5), 2.5e-5 * norm1(rec - nir),
+                             rtol=1e-5)
+
+
+def test_identity_eq3():
+  a, b = RNG.normal(size=(N, 256)), RNG.normal(size=(N, 256))
+  np.testing.assert_allclose(losses.identity(a, b, 0.002), 0.002 * norm1(a - b), rtol=1e-5)
+
+
+def test_luminance_eq4_uses_bt601_y():
+  fake, nir = images(3), images(1)
+  to01 = lambda x: (np.float64(x) + 1) / 2
+  y_fake = to01(fake) @ np.array([0.299, 0.587, 0.114])
+  want = 0.1 * norm1(y_fake - to01(nir)[..., 0])
+  np.testing.assert_allclose(losses.luminance(fake, nir, 0.1), want, rtol=1e-5)
+  # Three-channel gray NIR gives the same as its one channel.
+  np.testing.assert_allclose(losses.luminance(fake, np.repeat(nir, 3, -1), 0.1), want,
+                             rtol=1e-5)
+
+
+def test_nuclear_norm_is_sum_of_singular_values_and_bounds_rank():
+  att = RNG.uniform(0, 1, (N, H, W, 1)).astype(np.float32)
+  want = np.mean([np.linalg.svd(np.float64(a[..., 0]), compute_uv=False).sum() for a in att])
+  np.testing.assert_allclose(losses.nuclear_norm(att), want, rtol=1e-5)
+  # A rank-1 map's nuclear norm is its Frobenius norm.
+  u, v = RNG.uniform(0, 1, (H, 1)), RNG.uniform(0, 1, (1, W))
+  rank1 = (u @ v)[None, ..., None].astype(np.float32)
+  np.testing.assert_allclose(losses.nuclear_norm(rank1), np.linalg.norm(u @ v), rtol=1e-5)
+
+
+def test_attention_eq7_and_awm_eq8():
+  att = RNG.uniform(0, 1, (N, H, W, 1)).astype(np.float32)
+  fake, warped = images(3), images(3)
+  a1, a2, a3 = 3.0, 0.003, 1e-6
+  rank = np.mean([np.linalg.svd(np.float64(a[..., 0]), compute_uv=False).sum() for a in att])
+  want = a1 * norm1(att * fake - warped) + a2 * rank + a3 * norm1(att)
+  np.testing.assert_allclose(losses.attention(att, fake, warped, a1, a2, a3), want, rtol=1e-5)
+  want8 = 2.5e-5 * norm1(att * fake - att * warped)
+  np.testing.assert_allclose(losses.attention_warping(att, fake, warped, 2.5e-5), want8,
+                             rtol=1e-5)
+  # Att = 0 masks everything: LAWM vanishes whatever the images.
+  assert float(losses.attention_warping(np.zeros_like(att), fake, warped, 1.0)) == 0.0
+
+
+@pytest.mark.parametrize('mi_vis,mi_nir', [(0.7, 0.2), (0.1, 0.9)])
+def test_mic_eq9_rewards_vis_information_and_penalises_nir(mi_vis, mi_nir):
+  got = float(losses.mutual_information_constraint(mi_vis, mi_nir, 0.1))
+  assert got == pytest.approx(-0.1 * (mi_vis - mi_nir))
+  # Minimising it raises I(GA(IN), IV) and lowers I(GA(IN), IN).
+  assert float(losses.mutual_information_constraint(mi_vis + 0.1, mi_nir, 0.1)) < got
+  assert float(losses.mutual_information_constraint(mi_vis, mi_nir + 0.1, 0.1)) > got
