@@ -12,11 +12,11 @@ Targets: detection >= 0.90, mean error <= 0.08.
 import argparse
 import os
 import sys
-import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from hfr_jax import landmarks  # noqa: E402
 from tfds_builders.synthetic_nir_vis import render  # noqa: E402
 from tfds_builders.synthetic_nir_vis import synthetic_nir_vis_dataset_builder as sb  # noqa: E402
 
@@ -26,13 +26,9 @@ GROUPS = {'jaw': slice(0, 17), 'brows': slice(17, 27), 'nose': slice(27, 36),
 
 def load_dlib():
   try:
-    warnings.filterwarnings('ignore', message='pkg_resources')
-    import dlib
-    import face_recognition_models
-  except ImportError:
-    sys.exit("dlib is missing: pip install -e '.[landmarks]'")
-  return (dlib.get_frontal_face_detector(),
-          dlib.shape_predictor(face_recognition_models.pose_predictor_model_location()))
+    return landmarks.dlib_models()
+  except landmarks.LandmarksUnavailable as e:
+    sys.exit(str(e))
 
 
 def main():

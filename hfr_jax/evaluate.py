@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use('Agg')
 from matplotlib import pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from hfr_jax import metrics  # noqa: E402
 
@@ -55,11 +56,14 @@ def _fmt(x):
 
 
 def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, config,
-                 notes: str = '', extra: dict | None = None) -> dict:
+                 notes: str = '', extra: dict | None = None,
+                 images: dict[str, np.ndarray] | None = None) -> dict:
   """Scores every entry of `curves` ({method: (scores, probe_ids, gallery_ids)}).
 
-  Writes results.json, roc.png, cmc.png and report.md to `workdir`, each file
-  complete or not at all (written to a temporary name, then renamed).
+  Writes results.json (each method's metrics under `metrics` and at the top
+  level), roc.png, cmc.png, any `images` ({'grid.png': (H, W, 3) float in
+  [0, 1]}) and report.md to `workdir`, each file complete or not at all
+  (written to a temporary name, then renamed).
   """
   os.makedirs(workdir, exist_ok=True)
   results = {name: metrics.summary(*c) for name, c in curves.items()}
@@ -75,6 +79,7 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
       'git_commit': git_commit(),
       'created': datetime.datetime.now(datetime.timezone.utc).isoformat(),
       **(extra or {}),
+      **results,
   }
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
@@ -82,6 +87,11 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
     tmp = os.path.join(workdir, 'tmp.' + name)
     (plot_roc if name == 'roc.png' else plot_cmc)(curves, tmp)
     os.replace(tmp, os.path.join(workdir, name))
+  for name, image in (images or {}).items():
+    tmp = os.path.join(workdir, 'tmp.' + name)
+    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp, 'PNG')
+    os.replace(tmp, os.path.join(workdir, name))
+  pictures = ''.join(f' ![{n}]({n})' for n in (images or {}))
   rows = '\n'.join(
       f'| {name} | {counts[name]["num_probe"]} x {counts[name]["num_gallery"]} | '
       f'{_fmt(r["rank1"])} | {_fmt(r["rank5"])} | {_fmt(r["vr_at_far_1e-2"])} | '
@@ -95,7 +105,7 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 |---|---|---|---|---|---|---|
 {rows}
 
-![ROC](roc.png) ![CMC](cmc.png)
+![ROC](roc.png) ![CMC](cmc.png){pictures}
 
 Commit `{payload['git_commit']}`, {payload['created']}.
 """

@@ -21,11 +21,13 @@ from jax.sharding import PartitionSpec as P
 import tensorboardX
 
 
-def make_mesh() -> jax.sharding.Mesh:
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """1-D 'data' mesh over `devices` (default: all of them)."""
   # Auto axes: XLA propagates the batch sharding through the step (GSPMD), so
   # model code needs no sharding annotations.
-  return jax.make_mesh((jax.device_count(),), ('data',),
-                       axis_types=(jax.sharding.AxisType.Auto,))
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), ('data',), axis_types=(jax.sharding.AxisType.Auto,),
+                       devices=devices)
 
 
 def data_sharding(mesh) -> NamedSharding:

@@ -116,7 +116,8 @@ class MultiPathGenerator(nnx.Module):
                num_down: int = 2, num_res: int = 9, local_width: int | None = None,
                local_num_down: int = 1, local_num_res: int = 3, dtype=None, rngs: nnx.Rngs):
     self.resolution = resolution
-    self.sizes = patches_lib.patch_sizes(resolution)
+    # A tuple, not a dict: static attributes must hash (graphdefs are jit keys).
+    self.patch_sizes = tuple(sorted(patches_lib.patch_sizes(resolution).items()))
     kw = dict(dtype=dtype, rngs=rngs)
     self.global_path = EncoderDecoder(cin, width, num_down=num_down, num_res=num_res, **kw)
     # Local features are max-ed with global ones, so they share the channel count.
@@ -136,7 +137,7 @@ class MultiPathGenerator(nnx.Module):
                        f'got {x.shape[1]}x{x.shape[2]}')
     features = self.global_path(x)
     crops, offsets = jax.vmap(patches_lib.crop_patches, in_axes=(0, 0, None))(
-        x, landmarks, self.sizes)
+        x, landmarks, dict(self.patch_sizes))
     local = {}
     for name, path in LOCAL_PATHS.items():
       y = self.local_paths[path](crops[name])

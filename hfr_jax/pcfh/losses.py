@@ -1,10 +1,16 @@
 """PCFH's losses, Eq. (1)-(9), as pure functions of arrays.
 
-|.|_1 in the paper is the L1 norm of each sample (a sum over its pixels or
-feature dimensions); E over the data is the batch mean. That reading is the
-one under which the paper's weights are commensurate: lambda1 = lambda4 =
-2.5e-5 times a sum over 144 x 144 x 3 pixels is O(1), like the adversarial
-term. Images are NHWC in [-1, 1]; attention maps (N, H, W, 1) in [0, 1].
+The paper writes every pixel term as E |.|_1 and gives no reduction. We read
+it so that the paper's weights make every term O(0.01-1), like the
+adversarial one:
+* a per-sample L1 norm (sum over pixels or feature dimensions), batch mean,
+  for Lrec, LID, LAWM and Att's sparsity: lambda1 = lambda4 = 2.5e-5 times a
+  sum over 144 x 144 x 3 pixels is O(1), and lambda2 = 0.002 times a sum over
+  256 features too;
+* a per-pixel mean for LY (lambda3 = 0.1) and the first term of LA
+  (alpha1 = 3), whose weights would make them 10^3-10^5 times everything else
+  as sums.
+Images are NHWC in [-1, 1]; attention maps (N, H, W, 1) in [0, 1].
 """
 
 import jax
@@ -16,6 +22,11 @@ from hfr_jax.ops import color
 def l1_norm(x):
   """E |x|_1: per-sample L1 norm, averaged over the batch (leading axis)."""
   return jnp.abs(x).reshape(x.shape[0], -1).sum(axis=1).mean()
+
+
+def l1_mean(x):
+  """Mean absolute value over every element (the per-pixel reading of E |x|_1)."""
+  return jnp.abs(x).mean()
 
 
 def generator_adversarial(d_fake):
@@ -51,7 +62,7 @@ def luminance(fake_vis, nir, lambda3):
   to_unit = lambda x: (x + 1.0) / 2.0
   y_fake = color.rgb_to_ycbcr(to_unit(fake_vis))[..., 0]
   y_nir = to_unit(nir[..., 0]) if nir.shape[-1] == 1 else color.rgb_to_gray(to_unit(nir))
-  return lambda3 * l1_norm(y_fake - y_nir)
+  return lambda3 * l1_mean(y_fake - y_nir)
 
 
 def nuclear_norm(maps):
@@ -65,7 +76,7 @@ def nuclear_norm(maps):
 
 def attention(att, fake_vis, warped_vis, alpha1, alpha2, alpha3):
   """Eq. (7): LA = a1 E |Att * GA(IN) - IWarp|_1 + a2 rank(Att) + a3 |Att|_1."""
-  return (alpha1 * l1_norm(att * fake_vis - warped_vis) + alpha2 * nuclear_norm(att)
+  return (alpha1 * l1_mean(att * fake_vis - warped_vis) + alpha2 * nuclear_norm(att)
           + alpha3 * l1_norm(att))
 
 
