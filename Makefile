@@ -21,13 +21,17 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m hfr_jax.main --config=configs/baseline.py --workdir=$(WORKDIR)
+	$(BIN)/python -m hfr_jax.main --config=configs/pcfh.py:demo --workdir=$(WORKDIR)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests
 
-bench: $(VENV)/.installed
+# Side-by-side benchmarks; lightcnn.py compares against torch (the `test` extra).
+bench: $(VENV)/.installed-test
 	$(BIN)/python bench/input_pipeline.py
+	$(BIN)/python bench/warp.py
+	$(BIN)/python bench/lightcnn.py
+	$(BIN)/python bench/pcfh_step.py
 
 # Needs the `landmarks` extra: dlib detection rate / landmark error, pixel baseline.
 realism: $(VENV)/.installed

@@ -23,7 +23,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 
-_EIGEN_CONVS = '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'
 
 
 def median_time(fn, repeats):
@@ -49,8 +48,9 @@ def main():
                       help='also time torch with channels_last tensors (oneDNN NHWC)')
   args = parser.parse_args()
   print('python bench/lightcnn.py ' + ' '.join(sys.argv[1:]))
+  from hfr_jax import xla_flags
   if not args.xla_default_convs:
-    os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_EIGEN_CONVS}".strip()
+    xla_flags.prefer_eigen_convolutions()
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
   # Imported here: XLA reads XLA_FLAGS once, when jax creates its CPU client.
   from flax import nnx

@@ -8,6 +8,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from hfr_jax import xla_flags
+
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and reports go.')
 flags.mark_flags_as_required(['config', 'workdir'])
@@ -16,12 +18,14 @@ flags.mark_flags_as_required(['config', 'workdir'])
 TRAINERS = {
     'baseline': 'hfr_jax.baseline',
     'lightcnn': 'hfr_jax.recognizer.train',
+    'pcfh': 'hfr_jax.pcfh.train',
 }
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Too many command-line arguments: {argv[1:]}')
+  xla_flags.prefer_eigen_convolutions()   # before JAX starts its CPU backend
   config = _CONFIG.value
   if config.method not in TRAINERS:
     raise app.UsageError(f'--config: config.method={config.method!r} is not one of '

@@ -7,6 +7,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 os.environ.setdefault('XLA_FLAGS', '')
+from hfr_jax import xla_flags  # noqa: E402
+xla_flags.prefer_eigen_convolutions()   # before any test starts JAX (subprocesses inherit it)
 import tfds_builders.synthetic_nir_vis as snv  # noqa: E402  (registers the builder)
 
 TINY = dict(seed=3, num_identities=8, resolution=48, vis_per_identity=3, nir_per_identity=2)

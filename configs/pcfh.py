@@ -1,0 +1,98 @@
+"""PCFH (Yu et al., IJCAI 2019): NIR -> VIS hallucination, then recognition.
+
+python -m hfr_jax.main --config=configs/pcfh.py --workdir=/tmp/pcfh            # paper, 144x144
+python -m hfr_jax.main --config=configs/pcfh.py:demo --workdir=/tmp/pcfh_demo  # CPU minutes
+
+Variants: default (144x144 synthetic), hires (256x256), casia (CASIA NIR-VIS
+2.0 fold 1, the paper's setting; needs the manually downloaded dataset),
+no_awm and no_mic (the paper's ablations, Table 4), demo (2 CPU cores).
+Loss weights carry the paper's symbols (Sec. 4.2).
+"""
+
+import ml_collections
+
+from configs import lightcnn as lightcnn_config
+from hfr_jax import datasets
+
+VARIANTS = ('default', 'hires', 'casia', 'no_awm', 'no_mic', 'demo')
+
+
+def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
+  if arg not in VARIANTS:
+    raise ValueError(f'configs/pcfh.py: unknown variant {arg!r} ({", ".join(VARIANTS)})')
+  config = ml_collections.ConfigDict()
+  config.method = 'pcfh'
+  config.seed = 0
+  config.data = datasets.synthetic_config('default')
+  config.eval_data = None         # a config.data-like dict: cross-dataset evaluation
+  config.use_awm = arg != 'no_awm'
+  config.use_mic = arg != 'no_mic'
+
+  # The frozen recognizer F: a hfr_jax.models.lightcnn.load_pretrained directory
+  # ('' -> WORKDIR/recognizer/pretrained). When it is missing, it is trained
+  # first on the dataset's VIS training images with `recipe`.
+  config.recognizer = ml_collections.ConfigDict()
+  config.recognizer.dir = ''
+  config.recognizer.train_if_missing = True
+  config.recognizer.recipe = lightcnn_config.get_config('cpu')
+
+  config.model = ml_collections.ConfigDict()
+  config.model.width = 64           # GA global path (CycleGAN ResNet generator widths)
+  config.model.num_res = 9
+  config.model.local_num_res = 3    # eyes / nose / mouth paths
+  config.model.aux_width = 64       # GB
+  config.model.aux_num_res = 6
+  config.model.attention_width = 32
+  config.model.disc_width = 64      # PatchGAN DA
+  config.model.disc_num_down = 3
+  config.model.spectral_norm = True
+  config.model.mi_width = 32        # NE statistics networks
+  config.model.mi_resolution = 64   # NE sees faces resized to this
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.lambda1 = 2.5e-5      # Eq. (2) cycle
+  config.loss.lambda2 = 0.002       # Eq. (3) identity
+  config.loss.lambda3 = 0.1         # Eq. (4) luminance
+  config.loss.lambda4 = 2.5e-5      # Eq. (8) attention warping
+  config.loss.lambda5 = 0.1         # Eq. (9) mutual information constraint
+  config.loss.alpha1 = 3.0          # Eq. (7) attention: L1
+  config.loss.alpha2 = 0.003        #                     rank (nuclear norm)
+  config.loss.alpha3 = 1e-6         #                     sparsity
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 8
+  config.train.num_steps = 100_000
+  config.train.learning_rate_g = 2e-4   # CycleGAN's Adam; the paper names none
+  config.train.learning_rate_d = 2e-4
+  config.train.learning_rate_mi = 2e-4
+  config.train.beta1 = 0.5
+  config.train.beta2 = 0.999
+  config.train.adam_eps = 1e-8
+  config.train.max_shift = 4.0
+  config.train.log_every = 100
+  config.train.image_every = 1000
+  config.train.checkpoint_every = 2000
+  config.train.eval_every = 10_000      # validation rank-1 -> keeps the best
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 32
+  config.eval.val_identities = 50       # training identities used for validation rank-1
+
+  if arg == 'hires':
+    config.data.resolution = 256
+    config.model.mi_resolution = 128
+  elif arg == 'casia':
+    config.data = ml_collections.ConfigDict({
+        'name': 'casia_nir_vis_2', 'config': 'fold1', 'data_dir': None,
+        'resolution': 144})
+    config.recognizer.train_if_missing = False
+    config.recognizer.dir = 'lightcnn29v2'   # hfr_jax.tools.convert_lightcnn output
+  elif arg == 'demo':
+    config.data = datasets.synthetic_config('small')
+    config.recognizer.recipe = lightcnn_config.get_config('cpu')
+    config.model.update(width=16, num_res=3, local_num_res=1, aux_width=16, aux_num_res=2,
+                        attention_width=8, disc_width=16, mi_width=8, mi_resolution=32)
+    config.train.update(num_steps=600, log_every=20, image_every=200, checkpoint_every=100,
+                        eval_every=300)
+    config.eval.val_identities = 10
+  return config
