@@ -159,3 +159,51 @@ def test_augment_is_deterministic_per_key_and_keeps_shapes():
       ref = ndimage.shift(np.asarray(image)[:, ::-1], (off[1], off[0], 0), order=1,
                           mode='nearest')
     np.testing.assert_allclose(a1[i], ref, atol=1e-4)
+
+
+def test_move_points_is_a_similarity_about_the_centroid():
+  pts = np.random.default_rng(3).uniform(0, 50, size=(68, 2)).astype(np.float32)
+  angle, scale, offset = 0.3, 1.1, np.array([2.0, -1.5], np.float32)
+  got = np.asarray(jax.jit(ip.move_points)(pts, angle, scale, offset))
+  c = pts.mean(0)
+  rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+  np.testing.assert_allclose(got, (scale * (pts - c) @ rot.T) + c + offset, atol=1e-4)
+
+
+def test_face_jitter_stays_within_its_ranges():
+  template = np.random.default_rng(4).uniform(0, 64, size=(68, 2)).astype(np.float32)
+  jitter = ip.FaceJitter(rotation=10.0, scale=0.1, shift=3.0)
+  moved = jax.vmap(lambda k: ip.jitter_template(k, template, jitter))(
+      jax.random.split(jax.random.key(0), 64))
+  for m in np.asarray(moved):
+    # Recover the similarity from two centred points as a complex ratio.
+    a = complex(*(template[0] - template.mean(0)))
+    b = complex(*(m[0] - m.mean(0)))
+    assert abs(np.degrees(np.angle(b / a))) <= 10.0 + 1e-3
+    assert 1 / 1.1 - 1e-4 <= abs(b / a) <= 1.1 + 1e-4
+    assert np.all(np.abs(m.mean(0) - template.mean(0)) <= 3.0 + 1e-3)
+  zero = ip.jitter_template(jax.random.key(1), template, ip.FaceJitter())
+  np.testing.assert_allclose(zero, template, atol=1e-4)
+
+
+def test_photometric_parts_do_what_they_say():
+  image = np.random.default_rng(5).uniform(0.2, 0.8, size=(24, 24, 1)).astype(np.float32)
+  key = jax.random.key(2)
+  np.testing.assert_allclose(ip.photometric(key, image, ip.FaceJitter()), image, atol=1e-6)
+  # Gamma alone: one exponent in exp(+-0.3) maps every pixel.
+  out = np.asarray(ip.photometric(key, image, ip.FaceJitter(gamma=0.3)))
+  g = np.log(out) / np.log(image)
+  np.testing.assert_allclose(g, g.mean(), rtol=1e-4)
+  assert np.exp(-0.3) <= g.mean() <= np.exp(0.3)
+  # Shading alone: out / image is a plane over the crop, 1 at its centre, slope <= 0.5.
+  ratio = np.asarray(ip.photometric(key, image, ip.FaceJitter(shading=0.5)))[..., 0] / image[..., 0]
+  ys, xs = np.meshgrid(np.linspace(-0.5, 0.5, 24), np.linspace(-0.5, 0.5, 24), indexing='ij')
+  design = np.stack([np.ones(24 * 24), xs.ravel(), ys.ravel()], 1)
+  coef, *_ = np.linalg.lstsq(design, ratio.ravel(), rcond=None)
+  np.testing.assert_allclose(design @ coef, ratio.ravel(), atol=1e-5)
+  assert abs(coef[0] - 1) < 1e-5 and np.hypot(*coef[1:]) <= 0.5 + 1e-5
+  # Blur alone equals scipy's Gaussian filter at some sigma in [0, 1.5] (found by search).
+  out = np.asarray(ip.photometric(key, image, ip.FaceJitter(blur=1.5)))
+  errors = [np.abs(ndimage.gaussian_filter(image[..., 0], s, mode='constant', truncate=4)[6:-6, 6:-6]
+                   - out[6:-6, 6:-6, 0]).max() for s in np.linspace(0.01, 1.5, 150)]
+  assert min(errors) < 2e-3
