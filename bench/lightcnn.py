@@ -17,23 +17,12 @@ YNNPACK convolutions off unless --xla_default_convs is given.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from timing import median_time  # noqa: E402  (bench/timing.py)
 
-
-
-def median_time(fn, repeats):
-  fn()
-  fn()   # compile / warm up
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
 
 
 def main():

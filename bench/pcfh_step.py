@@ -18,16 +18,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-
-
-def median_time(fn, repeats):
-  fn()   # warm-up (compiles)
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
+from timing import median_time  # noqa: E402  (bench/timing.py)
 
 
 def main():
@@ -88,7 +79,7 @@ def main():
   def run_step():
     holder['state'], metrics = compiled(holder['state'], batch, jax.random.key(1))
     jax.block_until_ready(metrics)
-  step_time = median_time(run_step, args.repeats)
+  step_time = median_time(run_step, args.repeats, warmup=1)
 
   n = args.matmul
   a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)

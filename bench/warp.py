@@ -8,7 +8,6 @@ Prints images/s for each and the ratio.
 import argparse
 import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 from hfr_jax.ops import warp  # noqa: E402
+from timing import median_time  # noqa: E402
 
 
 def numpy_idw_warp(image, src, dst, power=2.0):
@@ -39,15 +39,6 @@ def numpy_idw_warp(image, src, dst, power=2.0):
   return out.reshape(image.shape)
 
 
-def timed(fn, repeats):
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - t)
-  return float(np.median(times))
-
-
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--batch', type=int, default=32)
@@ -68,10 +59,10 @@ def main():
     f = jax.jit(jax.vmap(fn))
     args_dev = [jnp.asarray(a) for a in (images, src, dst)]
     out = f(*args_dev).block_until_ready()   # compile + warm-up
-    results[name] = timed(lambda: f(*args_dev).block_until_ready(), args.repeats)
+    results[name] = median_time(lambda: f(*args_dev).block_until_ready(), args.repeats, warmup=0)
   ref = lambda: [numpy_idw_warp(images[i], src[i], dst[i]) for i in range(b)]
   np.testing.assert_allclose(np.asarray(out)[0], ref()[0], atol=1e-3)
-  results['numpy reference'] = timed(ref, max(2, args.repeats // 2))
+  results['numpy reference'] = median_time(ref, max(2, args.repeats // 2), warmup=0)
 
   base = results['numpy reference']
   for name, t in results.items():

@@ -88,11 +88,11 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.recognizer.train_if_missing = False
     config.recognizer.dir = 'lightcnn29v2'   # hfr_jax.tools.convert_lightcnn output
   elif arg == 'demo':
-    config.data = datasets.synthetic_config('small')
-    config.recognizer.recipe = lightcnn_config.get_config('cpu')
+    config.data = datasets.synthetic_config('demo')
+    config.recognizer.recipe.train.num_steps = 600
     config.model.update(width=16, num_res=3, local_num_res=1, aux_width=16, aux_num_res=2,
                         attention_width=8, disc_width=16, mi_width=8, mi_resolution=32)
-    config.train.update(num_steps=600, log_every=20, image_every=200, checkpoint_every=100,
-                        eval_every=300)
+    config.train.update(num_steps=1200, log_every=50, image_every=200, checkpoint_every=200,
+                        eval_every=400)
     config.eval.val_identities = 10
   return config

@@ -70,3 +70,20 @@ def test_unknown_dataset_names_the_config_key(tmp_path):
   data = tiny_data_config(tmp_path, name='no_such_set')
   with pytest.raises(ValueError, match='config.data.name'):
     datasets.builder(data)
+
+
+def test_eigen_convolution_flag_is_added_once_and_never_over_a_user_choice(monkeypatch):
+  from hfr_jax import xla_flags
+  monkeypatch.setattr(xla_flags.importlib.metadata, 'version', lambda name: '0.10.2')
+  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
+  assert xla_flags.prefer_eigen_convolutions()
+  assert os.environ['XLA_FLAGS'] == ('--xla_force_host_platform_device_count=2 '
+                                     + xla_flags.EIGEN_CONVOLUTIONS)
+  assert not xla_flags.prefer_eigen_convolutions()       # already there
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type=default')
+  assert not xla_flags.prefer_eigen_convolutions()       # the user's own choice stays
+  assert os.environ['XLA_FLAGS'] == '--xla_cpu_experimental_ynn_fusion_type=default'
+  monkeypatch.setattr(xla_flags.importlib.metadata, 'version', lambda name: '0.11.0')
+  monkeypatch.setenv('XLA_FLAGS', '')
+  assert not xla_flags.prefer_eigen_convolutions()       # unmeasured jaxlib: XLA might abort
+  assert os.environ['XLA_FLAGS'] == ''
