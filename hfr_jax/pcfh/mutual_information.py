@@ -8,9 +8,12 @@ optimal T = log p(a, b) / (p(a) p(b)) + const:
 
   I(a; b) >= E_joint[T] - log E_marginal[exp T].
 
-Plain DV gradients, without MINE's moving-average correction: in PCFH the
-estimator sees batches of 8 and trains alongside the generator, where a
-biased but low-variance gradient is the practical choice.
+Default: plain DV gradients. In PCFH the estimator sees batches of 8 and
+trains alongside the generator, where a biased but low-variance gradient is
+the practical choice. MINE's moving-average correction of that bias is
+`donsker_varadhan_corrected`, built from the (T_joint, T_marginal) that
+`mi_lower_bound` returns; `estimate_mutual_information(..., ema_decay=0.99)`
+uses it.
 """
 
 import jax
@@ -24,6 +27,22 @@ def donsker_varadhan(t_joint, t_marginal):
   """mean(T_joint) - log mean(exp T_marginal), the DV lower bound in nats."""
   log_mean_exp = jax.nn.logsumexp(t_marginal) - jnp.log(t_marginal.shape[0])
   return t_joint.mean() - log_mean_exp
+
+
+def donsker_varadhan_corrected(t_joint, t_marginal, log_moving_average, *, decay: float):
+  """DV with MINE's bias-corrected gradient (Belghazi et al. 2018, Sec. 3.2).
+
+  The value is the plain DV bound; the gradient of log mean(exp T_marginal) is
+  replaced by grad mean(exp T_marginal) / m, where m is a moving average of
+  mean(exp T_marginal) over batches, kept in log space (start it at 0.0, m = 1).
+  Returns (bound, new log_moving_average).
+  """
+  log_mean_exp = jax.nn.logsumexp(t_marginal) - jnp.log(t_marginal.shape[0])
+  log_ma = jnp.logaddexp(jnp.log(decay) + log_moving_average,
+                         jnp.log1p(-decay) + jax.lax.stop_gradient(log_mean_exp))
+  ratio = jnp.exp(log_mean_exp - jax.lax.stop_gradient(log_ma))   # mean(exp T) / m
+  surrogate = jax.lax.stop_gradient(log_mean_exp) + ratio - jax.lax.stop_gradient(ratio)
+  return t_joint.mean() - surrogate, log_ma
 
 
 def shuffled(rng, x):
@@ -55,8 +74,8 @@ class MLPStatistics(nnx.Module):
 class ConvStatistics(nnx.Module):
   """T(a, b) for image pairs (N, H, W, Ca), (N, H, W, Cb) -> [N]: NE of PCFH.
 
-  Channel-concatenated pair, stride-2 4x4 convs with leaky ReLU, global
-  average pool, linear; any H, W.
+  Channel-concatenated pair, `depth` stride-2 4x4 convs of width
+  `width * 2**i` with leaky ReLU, global average pool, linear; any H, W.
   """
 
   def __init__(self, ca: int, cb: int, *, width: int = 32, depth: int = 3, rngs: nnx.Rngs):
@@ -75,11 +94,16 @@ class ConvStatistics(nnx.Module):
 
 def estimate_mutual_information(x, y, *, steps: int = 500, seed: int = 0,
                                 batch_size: int | None = None, learning_rate: float = 1e-3,
-                                hidden: int = 128, eval_shuffles: int = 16) -> float:
+                                hidden: int = 128, eval_shuffles: int = 16,
+                                ema_decay: float | None = None) -> float:
   """I(x; y) in nats from paired rows, by fitting a fresh MLP statistics network.
 
-  Adam on the DV bound (full batch unless `batch_size`), then the bound on all
-  rows averaged over `eval_shuffles` marginal shuffles.
+  Adam on the DV bound over minibatches of `batch_size` rows (default
+  min(N, 512)), then the bound on all rows averaged over `eval_shuffles`
+  marginal shuffles. Minibatches matter: full-batch training fits the noise
+  of the N joint pairs and reads ~0.05-0.08 nats on independent data at
+  N = 4096; batches of 512 read ~0.02. `ema_decay` switches training to MINE's
+  bias-corrected gradient.
   """
   x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
   if x.ndim != 2 or y.ndim != 2:
@@ -88,25 +112,37 @@ def estimate_mutual_information(x, y, *, steps: int = 500, seed: int = 0,
     raise ValueError(f'x and y need the same number (>= 2) of rows, got {x.shape[0]} '
                      f'and {y.shape[0]}')
   n = x.shape[0]
-  batch_size = min(batch_size or n, n)
+  batch_size = min(batch_size or 512, n)
   key = jax.random.key(seed)
   model = MLPStatistics(x.shape[1], y.shape[1], hidden=hidden, rngs=nnx.Rngs(seed))
   optimizer = nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
   graphdef, state = nnx.split((model, optimizer))
-  xs, ys = jnp.asarray(x), jnp.asarray(y)
 
-  def train_step(state, k):
+  def train_step(xs, ys, carry, k):
+    state, log_ma = carry
     model, optimizer = nnx.merge(graphdef, state)
     k_batch, k_shuffle = jax.random.split(k)
     rows = jax.random.choice(k_batch, n, (batch_size,), replace=False)
-    loss = lambda m: -mi_lower_bound(m, xs[rows], ys[rows], k_shuffle)[0]
-    grads = nnx.grad(loss)(model)
-    optimizer.update(model, grads)
-    return nnx.state((model, optimizer)), None
 
-  state, _ = jax.jit(lambda s, ks: jax.lax.scan(train_step, s, ks))(
-      state, jax.random.split(key, steps))
-  model, _ = nnx.merge(graphdef, state)
-  eval_keys = jax.random.split(jax.random.fold_in(key, steps), eval_shuffles)
-  bounds = jax.jit(jax.vmap(lambda k: mi_lower_bound(model, xs, ys, k)[0]))(eval_keys)
-  return float(bounds.mean())
+    def loss(m):
+      bound, (t_joint, t_marginal) = mi_lower_bound(m, xs[rows], ys[rows], k_shuffle)
+      if ema_decay is None:
+        return -bound, log_ma
+      bound, new_log_ma = donsker_varadhan_corrected(t_joint, t_marginal, log_ma,
+                                                     decay=ema_decay)
+      return -bound, new_log_ma
+
+    grads, log_ma = nnx.grad(loss, has_aux=True)(model)
+    optimizer.update(model, grads)
+    return (nnx.state((model, optimizer)), log_ma), None
+
+  @jax.jit
+  def fit_and_evaluate(state, xs, ys):
+    (state, _), _ = jax.lax.scan(lambda c, k: train_step(xs, ys, c, k),
+                                 (state, jnp.zeros(())), jax.random.split(key, steps))
+    model, _ = nnx.merge(graphdef, state)
+    eval_keys = jax.random.split(jax.random.fold_in(key, steps), eval_shuffles)
+    # lax.map, not vmap: one shuffle's activations at a time for large N.
+    return jax.lax.map(lambda k: mi_lower_bound(model, xs, ys, k)[0], eval_keys).mean()
+
+  return float(fit_and_evaluate(state, jnp.asarray(x), jnp.asarray(y)))
