@@ -139,8 +139,12 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
       from test_pcfh_train import tiny_config
 
       def get_config():
-        return tiny_config({str(tiny_builder.data_dir_root)!r}, {str(tmp_path / 'rec')!r},
-                           steps=6, checkpoint_every=2)
+        config = tiny_config({str(tiny_builder.data_dir_root)!r}, {str(tmp_path / 'rec')!r},
+                             steps=6, checkpoint_every=2)
+        # Cross-dataset evaluation: trained on seed 3, tested on seed 4's identities.
+        config.eval_data = config.data.copy_and_resolve_references()
+        config.eval_data.seed = 4
+        return config
   '''))
   overrides = [f'--config={tmp_path / "tiny_pcfh.py"}']
   cache = {'JAX_COMPILATION_CACHE_DIR': str(tmp_path / 'jax_cache'),
@@ -175,6 +179,8 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   for key in ('raw_nir', 'pcfh', 'fused'):
     assert set(results[key]) >= {'rank1', 'vr_at_far_1e-2', 'vr_at_far_1e-3'}
   assert (tmp_path / 'whole' / 'samples.png').is_file()
+  assert results['dataset']['config'].startswith('seed4_')
+  assert results['num_probe'] == TINY['num_identities'] // 2 * TINY['nir_per_identity']
 
 
 @pytest.mark.parametrize('variant', ['default', 'hires', 'no_awm', 'no_mic'])
