@@ -37,7 +37,11 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.train.warmup_steps = 200
   config.train.num_steps = 20_000
   config.train.batch_size = 128
-  config.train.max_shift = 6.0    # crop jitter in pixels of the aligned crop
+  config.train.loss = 'softmax'   # or 'cosface' (margin softmax on normalised features)
+  config.train.margin = dict(scale=30.0, margin=0.35)   # CosFace s, m (Wang et al. 2018)
+  # hfr_jax.input_pipeline.FaceJitter ranges; the recipe: crop jitter and flip only.
+  config.train.aug = dict(rotation=0.0, scale=0.0, shift=6.0, flip_prob=0.5, brightness=0.0,
+                          contrast=0.0, gamma=0.0, shading=0.0, blur=0.0, noise=0.0)
   config.train.log_every = 50
   config.train.checkpoint_every = 1000
   config.eval_batch_size = 128
@@ -53,7 +57,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.train.warmup_steps = 100
     config.train.num_steps = 1500 if arg == 'cpu' else 40
     config.train.batch_size = 64 if arg == 'cpu' else 16
-    config.train.max_shift = 3.0
+    config.train.aug.shift = 3.0
     config.train.log_every = 50 if arg == 'cpu' else 10
     config.train.checkpoint_every = 500 if arg == 'cpu' else 20
   return config

@@ -49,7 +49,7 @@ def test_resumed_training_reaches_the_same_parameters(tiny_builder, tmp_path):
 
 
 def test_training_lowers_the_softmax_loss(tiny_builder, tmp_path):
-  config = _config(tiny_builder, 30, 30)
+  config = _config(tiny_builder, 40, 40)
   config.train.learning_rate = 3e-3
   model, _ = train.train(config, str(tmp_path), tiny_builder)
   assert os.listdir(tmp_path / 'tensorboard')[0].startswith('events.out.tfevents')
@@ -69,3 +69,15 @@ def test_non_finite_loss_names_the_step():
   with pytest.raises(FloatingPointError, match='step 17'):
     training.check_finite({'loss': np.float32(np.nan), 'accuracy': 0.5}, 17)
   training.check_finite({'loss': np.float32(1.0)}, 18)
+
+
+def test_unjittered_training_inputs_are_the_evaluation_inputs(tiny_builder):
+  source, index = input_pipeline.open_split(tiny_builder, 'train')
+  images, landmarks, _ = input_pipeline.eval_arrays(source, index, records=np.arange(4))
+  aligned = np.asarray(features.prepare(images / 255.0, landmarks, 32))
+  key = jax.random.key(0)
+  same = train.augmented_inputs(key, images, landmarks, 32, input_pipeline.FaceJitter(flip_prob=0))
+  np.testing.assert_allclose(same, aligned, atol=1e-5)
+  mirrored = train.augmented_inputs(key, images, landmarks, 32,
+                                    input_pipeline.FaceJitter(flip_prob=1))
+  np.testing.assert_allclose(mirrored, aligned[:, :, ::-1], atol=1e-5)

@@ -21,7 +21,9 @@ from hfr_jax import input_pipeline
 from hfr_jax import training
 from hfr_jax.models import lightcnn
 from hfr_jax.ops import align
+from hfr_jax.ops import color
 from hfr_jax.recognizer import features
+from hfr_jax.recognizer import losses
 
 
 def create_optimizer(model, config: ml_collections.ConfigDict) -> nnx.Optimizer:
@@ -38,29 +40,47 @@ def create_optimizer(model, config: ml_collections.ConfigDict) -> nnx.Optimizer:
   return nnx.Optimizer(model, tx, wrt=nnx.Param)
 
 
-def augmented_inputs(rng, images, landmarks, size: int, max_shift: float):
-  """uint8 faces -> aligned gray, randomly flipped and shifted, (N, size, size, 1)."""
-  x = features.prepare(images.astype(jnp.float32) / 255.0, landmarks, size)
+def augmented_inputs(rng, images, landmarks, size: int, jitter: input_pipeline.FaceJitter):
+  """uint8 faces -> aligned gray (N, size, size, 1) under random alignment, flip and photometry."""
+  n = len(images)
+  k_geometry, k_flip, k_photo = jax.random.split(rng, 3)
   template = jnp.asarray(align.mean_face(size))
-  keys = jax.random.split(rng, len(x))
-  x, _ = jax.vmap(lambda k, i: input_pipeline.augment(k, i, template, max_shift=max_shift))(
-      keys, x)
-  return x
+  templates = jax.vmap(lambda k: input_pipeline.jitter_template(k, template, jitter))(
+      jax.random.split(k_geometry, n))
+  faces, _ = jax.vmap(lambda i, l, t: align.align(i, l, t, size))(
+      images.astype(jnp.float32) / 255.0, landmarks, templates)
+  x = color.rgb_to_gray(faces)[..., None]
+  # The template is symmetric about the crop's centre column, so a mirrored crop is aligned too.
+  flip = jax.random.bernoulli(k_flip, float(jitter.flip_prob), (n,))
+  x = jnp.where(flip[:, None, None, None], x[:, :, ::-1], x)
+  return jax.vmap(lambda k, i: input_pipeline.photometric(k, i, jitter))(
+      jax.random.split(k_photo, n), x)
 
 
-@functools.partial(nnx.jit, static_argnames=('size', 'max_shift'))
-def train_step(model, optimizer, batch, rng, *, size: int, max_shift: float):
-  x = augmented_inputs(rng, batch['image'], batch['landmarks'], size, max_shift)
+def classification_loss(model, x, labels, loss: str, margin: dict):
+  """(loss, logits used for accuracy) of one batch under config.train.loss."""
+  logits, feats = model(x)
+  if loss == 'softmax':
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), logits
+  if loss == 'cosface':
+    kernel = model.fc2.kernel[...]
+    value = losses.cosface(feats, kernel, labels, **margin)
+    return value, losses.cosface_logits(feats, kernel, labels, scale=1.0, margin=0.0)
+  raise ValueError(f'config.train.loss: {loss!r} is not softmax or cosface')
+
+
+@functools.partial(nnx.jit, static_argnames=('size', 'jitter', 'loss', 'margin'))
+def train_step(model, optimizer, batch, rng, *, size: int, jitter: input_pipeline.FaceJitter,
+               loss: str = 'softmax', margin: tuple = ()):
+  x = augmented_inputs(rng, batch['image'], batch['landmarks'], size, jitter)
 
   def loss_fn(model):
-    logits, _ = model(x)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch['label']).mean()
-    return loss, logits
+    return classification_loss(model, x, batch['label'], loss, dict(margin))
 
-  (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+  (value, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
   optimizer.update(model, grads)
   accuracy = (logits.argmax(-1) == batch['label']).mean()
-  return {'loss': loss, 'accuracy': accuracy}
+  return {'loss': value, 'accuracy': accuracy}
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
@@ -90,6 +110,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
     logging.info('Resumed recognizer training at step %d', step)
   logger = training.Logger(workdir, t.num_steps, every=t.log_every)
   base_rng = jax.random.key(config.seed)
+  jitter = input_pipeline.FaceJitter(**t.aug)
+  margin = tuple(sorted(t.margin.items())) if t.loss == 'cosface' else ()
   metrics = {}
   last = t.num_steps if stop_at is None else min(stop_at, t.num_steps)
   while step < last:
@@ -98,7 +120,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
              'label': np.searchsorted(classes, batch['identity']).astype(np.int32)}
     metrics = train_step(model, optimizer, training.shard_batch(batch, mesh),
                          jax.random.fold_in(base_rng, step), size=m.input_size,
-                         max_shift=t.max_shift)
+                         jitter=jitter, loss=t.loss, margin=margin)
     step += 1
     if step % t.log_every == 0 or step % t.checkpoint_every == 0 or step == t.num_steps:
       training.check_finite(metrics, step)
