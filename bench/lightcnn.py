@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from timing import median_time  # noqa: E402  (bench/timing.py)
+from timing import add_conv_flag, apply_conv_flag, median_time  # noqa: E402  (bench/timing.py)
 
 
 
@@ -31,16 +31,12 @@ def main():
   parser.add_argument('--arch', default='29v2')
   parser.add_argument('--num_classes', type=int, default=1000)
   parser.add_argument('--repeats', type=int, default=10)
-  parser.add_argument('--xla_default_convs', action='store_true',
-                      help="keep XLA's default (YNNPACK) convolutions")
+  add_conv_flag(parser)
   parser.add_argument('--torch_channels_last', action='store_true',
                       help='also time torch with channels_last tensors (oneDNN NHWC)')
   args = parser.parse_args()
   print('python bench/lightcnn.py ' + ' '.join(sys.argv[1:]))
-  from hfr_jax import xla_flags
-  if not args.xla_default_convs:
-    xla_flags.prefer_eigen_convolutions()
-  print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  apply_conv_flag(args)
   # Imported here: XLA reads XLA_FLAGS once, when jax creates its CPU client.
   from flax import nnx
   import jax

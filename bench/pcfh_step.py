@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from timing import median_time  # noqa: E402  (bench/timing.py)
+from timing import add_conv_flag, apply_conv_flag, median_time  # noqa: E402  (bench/timing.py)
 
 
 def main():
@@ -28,14 +28,10 @@ def main():
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--matmul', type=int, default=2048, help='side of the peak matmul')
   parser.add_argument('--recognizer_arch', default='29v2')
-  parser.add_argument('--xla_default_convs', action='store_true',
-                      help="keep XLA's default (YNNPACK) CPU convolutions")
+  add_conv_flag(parser)
   args = parser.parse_args()
   print('python bench/pcfh_step.py ' + ' '.join(sys.argv[1:]))
-  from hfr_jax import xla_flags
-  if not args.xla_default_convs:
-    xla_flags.prefer_eigen_convolutions()
-  print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  apply_conv_flag(args)
 
   from flax import nnx
   import jax

@@ -1,5 +1,6 @@
-"""Shared by the benchmarks: median wall time of a call after warm-up."""
+"""Shared by the benchmarks: median wall time after warm-up, the XLA conv flag."""
 
+import os
 import time
 
 import numpy as np
@@ -15,3 +16,16 @@ def median_time(fn, repeats: int, warmup: int = 2) -> float:
     fn()
     times.append(time.perf_counter() - t)
   return float(np.median(times))
+
+
+def add_conv_flag(parser) -> None:
+  parser.add_argument('--xla_default_convs', action='store_true',
+                      help="keep XLA's default (YNNPACK) CPU convolutions")
+
+
+def apply_conv_flag(args) -> None:
+  """Eigen convolutions unless --xla_default_convs; call before jax creates its CPU client."""
+  from hfr_jax import xla_flags
+  if not args.xla_default_convs:
+    xla_flags.prefer_eigen_convolutions()
+  print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
