@@ -33,7 +33,14 @@ def main(argv):
   logging.info('JAX process %d / %d, devices: %s', jax.process_index(), jax.process_count(),
                jax.devices())
   trainer = importlib.import_module(TRAINERS[config.method])
-  trainer.train_and_evaluate(config, _WORKDIR.value)
+  try:
+    trainer.train_and_evaluate(config, _WORKDIR.value)
+  except (ValueError, FileNotFoundError, FloatingPointError) as e:
+    # Bad configs, files and datasets (and a non-finite loss) raise these with a message that
+    # names the key, file or step: show that one line; --verbosity=1 keeps the traceback.
+    if logging.get_verbosity() >= logging.DEBUG:
+      raise
+    raise SystemExit(f'hfr_jax.main: {e}') from None
   print(f'Report: {_WORKDIR.value}/report.md')
 
 

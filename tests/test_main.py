@@ -70,6 +70,13 @@ def test_unknown_dataset_names_the_config_key(tmp_path):
   data = tiny_data_config(tmp_path, name='no_such_set')
   with pytest.raises(ValueError, match='config.data.name'):
     datasets.builder(data)
+  proc = _main('--config=configs/baseline.py:small', f'--workdir={tmp_path / "work"}',
+               '--config.data.name=no_such_set')
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1] == (
+      "hfr_jax.main: config.data.name: unknown dataset 'no_such_set' "
+      "(no tfds_builders/no_such_set/)")
+  assert not (tmp_path / 'work').exists()
 
 
 def test_eigen_convolution_flag_is_added_once_and_never_over_a_user_choice(monkeypatch):
