@@ -143,3 +143,22 @@ def test_param_dtype_sets_the_stored_parameters_dtype():
                                                  rngs=nnx.Rngs(0)))
   dtypes = {p.dtype for p in jax.tree.leaves(nnx.state(model, nnx.Param))}
   assert dtypes == {jnp.dtype(jnp.bfloat16)}
+
+
+def test_single_channel_conv_matches_the_convolution_and_its_gradients():
+  """conv1's fused forward (shifted products) and conv backward equal lax.conv's, at odd sizes."""
+  from hfr_jax.models.lightcnn import single_channel_conv
+  conv = nnx.Conv(1, 6, (5, 5), padding=((2, 2), (2, 2)), rngs=nnx.Rngs(0))
+  x = jnp.asarray(np.random.default_rng(0).random((2, 13, 10, 1), np.float32))
+  weights = jnp.asarray(np.random.default_rng(1).normal(size=(2, 13, 10, 6)), jnp.float32)
+
+  def grads(fn):
+    loss = lambda conv, x: jnp.sum(jnp.tanh(fn(conv, x)) * weights)
+    value, (g_conv, g_x) = nnx.value_and_grad(loss, argnums=(0, 1))(conv, x)
+    return value, (g_conv.kernel[...], g_conv.bias[...], g_x)
+
+  want = grads(lambda conv, x: conv(x))
+  got = grads(lambda conv, x: single_channel_conv(x, conv))
+  np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+  for g, w in zip(got[1], want[1]):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)

@@ -44,8 +44,49 @@ class MaxFeatureMap(nnx.Module):
                              **kw)
 
   def __call__(self, x):
-    x = self.filter(x)
+    if isinstance(self.filter, nnx.Conv) and x.shape[-1] == 1:
+      x = single_channel_conv(x, self.filter)
+    else:
+      x = self.filter(x)
     return jnp.maximum(x[..., :self.cout], x[..., self.cout:])
+
+
+def single_channel_conv(x, conv: nnx.Conv):
+  """`conv(x)` for a 1-channel input (stride 1, explicit padding): same numbers, faster forward.
+
+  The forward is a sum of k*k shifted, broadcast products, which XLA fuses with the MFM and
+  pool that follow; as a convolution, conv1 (5x5, 1 -> 96 channels at 128x128) ran at ~25
+  GFLOP/s on CPU, ~17 % of LightCNN-29v2's forward. Gradients come from the convolution,
+  whose backward is the faster one.
+  """
+  y = _shifted_products(x, conv.kernel[...], tuple(map(tuple, conv.padding)))
+  return y if conv.bias is None else y + conv.bias[...]
+
+
+def _conv(x, kernel, padding):
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _shifted_products(x, kernel, padding):
+  (top, bottom), (left, right) = padding
+  kh, kw = kernel.shape[:2]
+  xp = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+  h, w = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+  return sum(xp[:, i:i + h, j:j + w, :] * kernel[i, j, 0] for i in range(kh) for j in range(kw))
+
+
+def _shifted_products_fwd(x, kernel, padding):
+  return _shifted_products(x, kernel, padding), (x, kernel)
+
+
+def _shifted_products_bwd(padding, residuals, g):
+  x, kernel = residuals
+  return jax.vjp(lambda a, b: _conv(a, b, padding), x, kernel)[1](g)
+
+
+_shifted_products.defvjp(_shifted_products_fwd, _shifted_products_bwd)
 
 
 class Group(nnx.Module):
