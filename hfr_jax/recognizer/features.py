@@ -17,10 +17,16 @@ from hfr_jax.ops import align
 from hfr_jax.ops import color
 
 
-def prepare(images: jax.Array, landmarks: jax.Array, size: int) -> jax.Array:
-  """(N, H, W, 3) float [0, 1] faces + (N, 68, 2) landmarks -> (N, size, size, 1) gray."""
-  template = jnp.asarray(align.mean_face(size))
-  faces, _ = jax.vmap(lambda i, l: align.align(i, l, template, size))(images, landmarks)
+def prepare(images: jax.Array, landmarks: jax.Array, size: int,
+            templates: jax.Array | None = None) -> jax.Array:
+  """(N, H, W, 3) float [0, 1] faces + (N, 68, 2) landmarks -> (N, size, size, 1) gray.
+
+  Aligned onto the mean face, or onto per-face `templates` (N, 68, 2) when given
+  (training jitters them).
+  """
+  if templates is None:
+    templates = jnp.broadcast_to(jnp.asarray(align.mean_face(size)), landmarks.shape)
+  faces, _ = jax.vmap(lambda i, l, t: align.align(i, l, t, size))(images, landmarks, templates)
   return color.rgb_to_gray(faces)[..., None]
 
 

@@ -21,7 +21,6 @@ from hfr_jax import input_pipeline
 from hfr_jax import training
 from hfr_jax.models import lightcnn
 from hfr_jax.ops import align
-from hfr_jax.ops import color
 from hfr_jax.recognizer import features
 from hfr_jax.recognizer import losses
 
@@ -47,9 +46,7 @@ def augmented_inputs(rng, images, landmarks, size: int, jitter: input_pipeline.F
   template = jnp.asarray(align.mean_face(size))
   templates = jax.vmap(lambda k: input_pipeline.jitter_template(k, template, jitter))(
       jax.random.split(k_geometry, n))
-  faces, _ = jax.vmap(lambda i, l, t: align.align(i, l, t, size))(
-      images.astype(jnp.float32) / 255.0, landmarks, templates)
-  x = color.rgb_to_gray(faces)[..., None]
+  x = features.prepare(images.astype(jnp.float32) / 255.0, landmarks, size, templates)
   # The template is symmetric about the crop's centre column, so a mirrored crop is aligned too.
   flip = jax.random.bernoulli(k_flip, float(jitter.flip_prob), (n,))
   x = jnp.where(flip[:, None, None, None], x[:, :, ::-1], x)
