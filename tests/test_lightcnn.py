@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from hfr_jax import export
 from hfr_jax.models import lightcnn
 
 torch = pytest.importorskip('torch')
@@ -63,7 +64,7 @@ def test_cli_writes_a_directory_load_pretrained_reads(tmp_path):
                          f'--checkpoint={path}', '--arch=29v2', f'--output_dir={out}'],
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert sorted(os.listdir(out)) == ['lightcnn.json', 'params']
+  assert sorted(os.listdir(out)) == ['export.json', 'params']
   _assert_same_outputs(net, lightcnn.load_pretrained(str(out)), _inputs(seed=4))
 
 
@@ -108,15 +109,22 @@ def test_load_pretrained_round_trip_and_errors(tmp_path):
   np.testing.assert_array_equal(loaded(x)[1], model(x)[1])
   loaded.train()   # built from eval_shape: dropout's RNG key must be a real one
   assert not np.allclose(loaded(x)[0], loaded(x)[0])
+  assert (loaded.arch, loaded.input_size) == ('9', 32)
   with pytest.raises(FileNotFoundError, match='not a LightCNN directory'):
     lightcnn.load_pretrained(tmp_path / 'nothing')
-  meta_path = tmp_path / 'm' / 'lightcnn.json'
+  meta_path = tmp_path / 'm' / 'export.json'
   meta_path.write_text(meta_path.read_text().replace('"num_classes": 3', '"num_classes": 5'))
   with pytest.raises(ValueError, match=r'm/params: does not match .*fc2/bias.*\(5,\).*\(3,\)'):
     lightcnn.load_pretrained(tmp_path / 'm')
-  meta_path.write_text('{"arch": "9"}')
-  with pytest.raises(ValueError, match='malformed'):
+  meta_path.write_text('{"factory": "hfr_jax.models.lightcnn:create"}')
+  with pytest.raises(ValueError, match='export.json: malformed'):
     lightcnn.load_pretrained(tmp_path / 'm')
+  meta_path.write_text('{"factory": "hfr_jax.models.pcfh:Generator", "kwargs": {}}')
+  with pytest.raises(ValueError, match='not hfr_jax.models.lightcnn:create'):
+    lightcnn.load_pretrained(tmp_path / 'm')
+  meta_path.write_text('{"factory": "os:system", "kwargs": {}}')
+  with pytest.raises(ValueError, match='not a hfr_jax.models'):
+    export.load(tmp_path / 'm')
 
 
 def test_ceil_mode_max_pool_matches_torch_on_odd_sizes():

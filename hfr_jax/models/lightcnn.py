@@ -15,15 +15,12 @@ permutes `fc`'s rows so no transpose runs at inference.
 """
 
 import functools
-import json
-import os
-import shutil
-import tempfile
 
 from flax import nnx
 import jax
 import jax.numpy as jnp
-import orbax.checkpoint as ocp
+
+from hfr_jax import export
 
 
 def _ch(channels: int, width: float) -> int:
@@ -225,85 +222,32 @@ class LightCNN29v2(_LightCNN29Body):
 
 
 ARCHITECTURES = {'9': LightCNN9, '29': LightCNN29, '29v2': LightCNN29v2}
-_META = 'lightcnn.json'
+FACTORY = 'hfr_jax.models.lightcnn:create'
 
 
 def create(arch: str, *, num_classes: int, width: float = 1.0, input_size: int = 128,
            dtype=None, param_dtype=jnp.float32, rngs: nnx.Rngs):
+  """A LightCNN whose `input_size` (the side of the gray crop it takes) travels with it."""
   if arch not in ARCHITECTURES:
     raise ValueError(f'unknown LightCNN arch {arch!r}; one of {sorted(ARCHITECTURES)}')
-  return ARCHITECTURES[arch](num_classes, width=width, input_size=input_size, dtype=dtype,
-                             param_dtype=param_dtype, rngs=rngs)
+  model = ARCHITECTURES[arch](num_classes, width=width, input_size=input_size, dtype=dtype,
+                              param_dtype=param_dtype, rngs=rngs)
+  model.arch, model.input_size = arch, input_size
+  return model
 
 
 def save_pretrained(model, directory: str, *, arch: str, num_classes: int, width: float = 1.0,
                     input_size: int = 128):
-  """Writes parameters (orbax) + lightcnn.json to `directory`, all or nothing."""
-  directory = os.path.abspath(directory)
-  parent = os.path.dirname(directory)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix='.tmp-lightcnn-', dir=parent)
-  try:
-    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-    with ocp.StandardCheckpointer() as ckpt:
-      ckpt.save(os.path.join(tmp, 'params'), params)
-      ckpt.wait_until_finished()
-    with open(os.path.join(tmp, _META), 'w') as f:
-      json.dump({'arch': arch, 'num_classes': num_classes, 'width': width,
-                 'input_size': input_size}, f, indent=2)
-    if os.path.exists(directory):
-      shutil.rmtree(directory)
-    os.replace(tmp, directory)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _shapes(tree) -> dict:
-  """'group1/conv/filter/kernel' -> shape, for trees of arrays or orbax metadata."""
-  name = lambda k: str(getattr(k, 'key', getattr(k, 'idx', k)))
-  return {'/'.join(map(name, path)): tuple(leaf.shape)
-          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+  """Writes `model` as a `hfr_jax.export` directory that `load_pretrained` reads."""
+  export.save(model, directory, factory=FACTORY,
+              kwargs=dict(arch=arch, num_classes=num_classes, width=width,
+                          input_size=input_size))
 
 
 def load_pretrained(directory: str):
-  """Rebuilds the model saved by `save_pretrained` (or the converter), in eval mode."""
-  directory = os.path.abspath(directory)
-  meta_path = os.path.join(directory, _META)
-  if not os.path.isfile(meta_path):
-    raise FileNotFoundError(f'{directory}: not a LightCNN directory (no {_META})')
-  try:
-    with open(meta_path) as f:
-      meta = json.load(f)
-    build = functools.partial(create, meta['arch'], num_classes=int(meta['num_classes']),
-                              width=float(meta.get('width', 1.0)),
-                              input_size=int(meta.get('input_size', 128)))
-    # Shapes only: a random init of the paper's 80k-class fc2 alone takes seconds.
-    model = nnx.eval_shape(lambda: build(rngs=nnx.Rngs(0)))
-  except (KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
-    raise ValueError(f'{meta_path}: malformed ({e})') from e
-  params_dir = os.path.join(directory, 'params')
-  if not os.path.isdir(params_dir):
-    raise FileNotFoundError(f'{directory}: no params/ checkpoint next to {_META}')
-  target = nnx.to_pure_dict(nnx.state(model, nnx.Param))
-  with ocp.StandardCheckpointer() as ckpt:
-    try:
-      stored = ckpt.metadata(params_dir).item_metadata
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise ValueError(f'{params_dir}: unreadable orbax checkpoint ({type(e).__name__})') from e
-    # Compared up front: a failed restore halfway through floods stderr from orbax's threads.
-    want, have = _shapes(target), _shapes(stored or {})
-    if not have:
-      raise ValueError(f'{params_dir}: holds no parameters (an interrupted or foreign write?)')
-    if want != have:
-      odd = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
-      raise ValueError(f'{params_dir}: does not match {_META} ({len(odd)} parameters differ, '
-                       f'e.g. {odd[0]}: expected {want.get(odd[0])}, stored {have.get(odd[0])})')
-    params = ckpt.restore(params_dir, target)
-  state = nnx.state(model, nnx.Param)
-  nnx.replace_by_pure_dict(state, params)
-  # eval_shape left dropout's RNG key abstract too; under jit XLA drops the unused
-  # parameter initialisers and computes only the key.
-  rng_state = jax.jit(lambda: nnx.state(build(rngs=nnx.Rngs(0)), nnx.RngState))()
-  nnx.update(model, state, rng_state)
-  model.eval()
+  """Rebuilds the model saved by `save_pretrained` (or the converter), in eval mode.
+
+  The model carries `arch` and `input_size` (the aligned crop it expects).
+  """
+  model, _ = export.load(directory, factory=FACTORY, what='a LightCNN directory')
   return model
