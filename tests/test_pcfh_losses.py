@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from hfr_jax import gan_losses
 from hfr_jax.pcfh import losses
 
 RNG = np.random.default_rng(0)
@@ -18,11 +19,21 @@ def norm1(x):
   return np.mean([np.sum(np.abs(np.float64(s))) for s in x])
 
 
-def test_adversarial_eq1_and_hinge():
+def test_gan_terms_hinge_linear_and_lsgan():
   d_real, d_fake = RNG.normal(size=(N, 4, 4, 1)), RNG.normal(size=(N, 4, 4, 1))
-  np.testing.assert_allclose(losses.generator_adversarial(d_fake), -d_fake.mean(), rtol=1e-6)
+  np.testing.assert_allclose(gan_losses.linear_generator(d_fake), -d_fake.mean(), rtol=1e-6)
   want = np.maximum(0, 1 - d_real).mean() + np.maximum(0, 1 + d_fake).mean()
-  np.testing.assert_allclose(losses.discriminator_hinge(d_real, d_fake), want, rtol=1e-6)
+  np.testing.assert_allclose(gan_losses.hinge_critic(d_real, d_fake), want, rtol=1e-6)
+  np.testing.assert_allclose(gan_losses.lsgan_critic(d_real, d_fake),
+                             np.mean((d_real - 1) ** 2) + np.mean(d_fake ** 2), rtol=1e-6)
+  np.testing.assert_allclose(gan_losses.lsgan_generator(d_fake), np.mean((d_fake - 1) ** 2),
+                             rtol=1e-6)
+  # Two scales of different sizes: the mean of the per-scale losses.
+  small_r, small_f = d_real[:, :2, :2], d_fake[:, :2, :2]
+  np.testing.assert_allclose(
+      gan_losses.multiscale(gan_losses.lsgan_critic, [d_real, small_r], [d_fake, small_f]),
+      (gan_losses.lsgan_critic(d_real, d_fake) + gan_losses.lsgan_critic(small_r, small_f)) / 2,
+      rtol=1e-6)
 
 
 def test_cycle_eq2():
@@ -57,18 +68,34 @@ def test_nuclear_norm_is_sum_of_singular_values_and_bounds_rank():
   np.testing.assert_allclose(losses.nuclear_norm(rank1), np.linalg.norm(u @ v), rtol=1e-5)
 
 
-def test_attention_eq7_and_awm_eq8():
+def test_attention_eq7_and_awm_eq8_act_on_unit_range_images():
   att = RNG.uniform(0, 1, (N, H, W, 1)).astype(np.float32)
   fake, warped = images(3), images(3)
+  unit = lambda x: (np.float64(x) + 1) / 2
   a1, a2, a3 = 3.0, 0.003, 1e-6
   rank = np.mean([np.linalg.svd(np.float64(a[..., 0]), compute_uv=False).sum() for a in att])
-  want = a1 * np.mean(np.abs(att * fake - warped)) + a2 * rank + a3 * norm1(att)
+  want = (a1 * np.mean(np.abs(att * unit(fake) - unit(warped))) + a2 * rank
+          + a3 * norm1(att))
   np.testing.assert_allclose(losses.attention(att, fake, warped, a1, a2, a3), want, rtol=1e-5)
-  want8 = 2.5e-5 * norm1(att * fake - att * warped)
+  want8 = 2.5e-5 * norm1(att * unit(fake) - att * unit(warped))
   np.testing.assert_allclose(losses.attention_warping(att, fake, warped, 2.5e-5), want8,
                              rtol=1e-5)
   # Att = 0 masks everything: LAWM vanishes whatever the images.
   assert float(losses.attention_warping(np.zeros_like(att), fake, warped, 1.0)) == 0.0
+
+
+def test_attention_first_term_is_minimised_by_att_one_where_the_images_agree():
+  """With GA(IN) == IWarp, the first term of Eq. (7) is 0 at Att = 1 for every pixel.
+
+  On [-1, 1] images Att * x could not match x at dark pixels (x < 0) with Att
+  in [0, 1]: the minimiser would be Att = 0 there, following the pixel's sign.
+  """
+  x = images(3)
+  first = lambda att: float(losses.attention(att, x, x, 1.0, 0.0, 0.0))
+  ones = np.ones((N, H, W, 1), np.float32)
+  assert first(ones) == pytest.approx(0.0, abs=1e-7)
+  for level in (0.0, 0.5, 0.9):
+    assert first(ones * level) > first(ones)
 
 
 @pytest.mark.parametrize('mi_vis,mi_nir', [(0.7, 0.2), (0.1, 0.9)])

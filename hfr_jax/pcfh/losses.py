@@ -10,47 +10,25 @@ adversarial one:
 * a per-pixel mean for LY (lambda3 = 0.1) and the first term of LA
   (alpha1 = 3), whose weights would make them 10^3-10^5 times everything else
   as sums.
-Images are NHWC in [-1, 1]; attention maps (N, H, W, 1) in [0, 1].
+Images are NHWC in [-1, 1]; attention maps (N, H, W, 1) in [0, 1] act on the
+[0, 1] images (`attend`). GAN terms (Eq. 1 with DA's hinge loss) and the L1
+norms are shared with every method: `hfr_jax.gan_losses`.
 """
 
-import jax
 import jax.numpy as jnp
 
+from hfr_jax import gan_losses
 from hfr_jax.ops import color
-
-
-def l1_norm(x):
-  """E |x|_1: per-sample L1 norm, averaged over the batch (leading axis)."""
-  return jnp.abs(x).reshape(x.shape[0], -1).sum(axis=1).mean()
-
-
-def l1_mean(x):
-  """Mean absolute value over every element (the per-pixel reading of E |x|_1)."""
-  return jnp.abs(x).mean()
-
-
-def generator_adversarial(d_fake):
-  """Eq. (1): Lad = -E DA(GA(IN)), DA's scores averaged over its patches."""
-  return -d_fake.mean()
-
-
-def discriminator_hinge(d_real, d_fake):
-  """DA's side of Eq. (1): E max(0, 1 - D(IV)) + E max(0, 1 + D(GA(IN))).
-
-  The hinge loss (Lim & Ye 2017) is the critic objective that the linear
-  generator loss -E D(G) belongs to (SAGAN, BigGAN).
-  """
-  return jax.nn.relu(1.0 - d_real).mean() + jax.nn.relu(1.0 + d_fake).mean()
 
 
 def cycle(reconstructed_nir, nir, lambda1):
   """Eq. (2): Lrec = lambda1 E |GB(GA(IN)) - IN|_1."""
-  return lambda1 * l1_norm(reconstructed_nir - nir)
+  return lambda1 * gan_losses.l1_norm(reconstructed_nir - nir)
 
 
 def identity(features_vis, features_fake, lambda2):
   """Eq. (3): LID = lambda2 E |F(IV) - F(GA(IN))|_1 on the recognizer's 256-d features."""
-  return lambda2 * l1_norm(features_vis - features_fake)
+  return lambda2 * gan_losses.l1_norm(features_vis - features_fake)
 
 
 def luminance(fake_vis, nir, lambda3):
@@ -62,7 +40,7 @@ def luminance(fake_vis, nir, lambda3):
   to_unit = lambda x: (x + 1.0) / 2.0
   y_fake = color.rgb_to_ycbcr(to_unit(fake_vis))[..., 0]
   y_nir = to_unit(nir[..., 0]) if nir.shape[-1] == 1 else color.rgb_to_gray(to_unit(nir))
-  return lambda3 * l1_mean(y_fake - y_nir)
+  return lambda3 * gan_losses.l1_mean(y_fake - y_nir)
 
 
 def nuclear_norm(maps):
@@ -74,15 +52,30 @@ def nuclear_norm(maps):
   return jnp.linalg.svd(maps[..., 0], compute_uv=False).sum(axis=-1).mean()
 
 
+def attend(att, image):
+  """A(x) = Att * x on the [0, 1] image.
+
+  On [-1, 1] images a product with Att in [0, 1] pulls dark pixels up and
+  bright ones down: the best map would then follow the sign of the pixel,
+  not where the warp can be trusted. On [0, 1], Att = 0 means "ignore".
+  """
+  return att * (image + 1.0) / 2.0
+
+
 def attention(att, fake_vis, warped_vis, alpha1, alpha2, alpha3):
-  """Eq. (7): LA = a1 E |Att * GA(IN) - IWarp|_1 + a2 rank(Att) + a3 |Att|_1."""
-  return (alpha1 * l1_mean(att * fake_vis - warped_vis) + alpha2 * nuclear_norm(att)
-          + alpha3 * l1_norm(att))
+  """Eq. (7): LA = a1 E |A(GA(IN)) - IWarp|_1 + a2 rank(Att) + a3 |Att|_1.
+
+  IWarp on [0, 1] like A(GA(IN)); the first term (per-pixel mean) keeps Att
+  from collapsing to 0, the sparsity term from settling at 1.
+  """
+  to_unit = (warped_vis + 1.0) / 2.0
+  return (alpha1 * gan_losses.l1_mean(attend(att, fake_vis) - to_unit) + alpha2 * nuclear_norm(att)
+          + alpha3 * gan_losses.l1_norm(att))
 
 
 def attention_warping(att, fake_vis, warped_vis, lambda4):
-  """Eq. (8): LAWM = lambda4 E |A(GA(IN)) - A(IWarp)|_1, A(x) = Att * x."""
-  return lambda4 * l1_norm(att * fake_vis - att * warped_vis)
+  """Eq. (8): LAWM = lambda4 E |A(GA(IN)) - A(IWarp)|_1."""
+  return lambda4 * gan_losses.l1_norm(attend(att, fake_vis) - attend(att, warped_vis))
 
 
 def mutual_information_constraint(mi_fake_vis, mi_fake_nir, lambda5):
