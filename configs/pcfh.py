@@ -58,6 +58,12 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.loss.alpha1 = 3.0          # Eq. (7) attention: L1
   config.loss.alpha2 = 0.003        #                     rank (nuclear norm)
   config.loss.alpha3 = 1e-6         #                     sparsity
+  # Whether Eq. (7)'s first term, a1 |A(GA(IN)) - IWarp|, also trains GA. The paper's
+  # reading: yes (False here); it names A's loss only. We stop it by default: per pixel
+  # mean with a1 = 3 it pulls GA onto the warped VIS, artifacts included, ~10x harder at
+  # 64x64 (~2x at 144x144) than LAWM's lambda4 = 2.5e-5 times a per-image sum, the term
+  # Eq. (8) meant for GA.
+  config.loss.att_stop_gradient = True
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 8
@@ -76,7 +82,9 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 32
-  config.eval.val_identities = 50       # training identities used for validation rank-1
+  # The last training identities, held out of GA's and F's training; GA(NIR) rank-1 on
+  # them (every train.eval_every steps) picks the checkpoint that is evaluated.
+  config.eval.val_identities = 50
 
   if arg == 'hires':
     config.data.resolution = 256

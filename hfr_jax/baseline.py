@@ -10,12 +10,9 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from hfr_jax import datasets
 from hfr_jax import evaluate
-from hfr_jax import input_pipeline
-from hfr_jax import metrics
 from hfr_jax.ops import align
 from hfr_jax.ops import color
 
@@ -29,32 +26,16 @@ def pixel_features(images, landmarks, *, size: int):
   return gray - gray.mean(axis=1, keepdims=True)
 
 
-def split_features(builder, split: str, size: int, batch_size: int):
-  source, index = input_pipeline.open_split(builder, split)
-  feats, ids = [], []
-  for batch in input_pipeline.evaluation(source, index, batch_size=batch_size, shard=False):
-    f = np.asarray(pixel_features(batch['image'], batch['landmarks'], size=size))
-    feats.append(f[batch['mask']])
-    ids.append(batch['identity'][batch['mask']])
-  return np.concatenate(feats), np.concatenate(ids)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   builder = datasets.prepare(config.data)
   logging.info('Dataset %s at %s', builder.info.full_name, builder.data_dir)
-  size, bs = config.align_size, config.eval_batch_size
-  gallery, gallery_ids = split_features(builder, 'gallery', size, bs)
-  curves = {}
-  for name, split in (('nir_to_vis', 'probe'), ('vis_to_vis', 'test_vis')):
-    probe, probe_ids = split_features(builder, split, size, bs)
-    curves[name] = (metrics.cosine_similarity(probe, gallery), probe_ids, gallery_ids)
-  payload = evaluate.write_report(
+  size = config.align_size
+  curves = evaluate.feature_curves(
+      lambda batch: pixel_features(batch['image'], batch['landmarks'], size=size), builder,
+      batch_size=config.eval_batch_size)
+  return evaluate.write_report(
       workdir, curves, title='Raw-pixel baseline (aligned gray, cosine)',
       dataset={'name': config.data.name, 'config': builder.builder_config.name,
                'data_dir': str(builder.data_dir)},
       config=config,
       notes=f'Faces aligned by a similarity transform onto the mean shape at {size}x{size}.')
-  for name, r in payload['metrics'].items():
-    logging.info('%s: rank-1 %.4f  VR@1e-2 %.4f  VR@1e-3 %.4f', name, r['rank1'],
-                 r['vr_at_far_1e-2'], r['vr_at_far_1e-3'])
-  return payload

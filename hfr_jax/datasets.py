@@ -53,3 +53,18 @@ def prepare(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   b = builder(data)
   b.download_and_prepare()
   return b
+
+
+def recognizer_data(recipe: ml_collections.ConfigDict,
+                    data: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The data a recognizer recipe trains on when a method trains it as its F.
+
+  The method's identities (dataset, seed, size, resolution), the recipe's
+  number of VIS photos per identity (F trains on VIS only). The synthetic
+  renderer draws identity i and its k-th photo from their own seeds, so more
+  photos per identity keep every identity and every test image unchanged.
+  """
+  out = ml_collections.ConfigDict(data.to_dict())
+  if data.name == recipe.name == 'synthetic_nir_vis':
+    out.vis_per_identity = recipe.vis_per_identity
+  return out

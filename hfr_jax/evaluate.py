@@ -1,17 +1,171 @@
-"""Features -> scores -> metrics -> results.json, report.md, roc.png, cmc.png."""
+"""Features -> scores -> metrics -> results.json, report.md, roc.png, cmc.png.
 
+One evaluator for every method: `split_outputs` is the one masked loop over
+a split; `feature_curves` scores any feature function (pixels, a recognizer)
+NIR->VIS and VIS->VIS; `generation_curves` scores "recognition via
+generation" (raw NIR, generated VIS, and the fused distance) with the
+recognizer's VIS->VIS as the upper bound; `write_report` writes the files and
+`gap_closed`, the share of the NIR->VIS rank-1 gap a method closes.
+"""
+
+import dataclasses
 import datetime
+import functools
 import json
 import os
 import subprocess
 
+from flax import nnx
+import jax
+import jax.numpy as jnp
 import matplotlib
 matplotlib.use('Agg')
 from matplotlib import pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from hfr_jax import input_pipeline  # noqa: E402
 from hfr_jax import metrics  # noqa: E402
+from hfr_jax.recognizer import features as recognizer_features  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+  """Which records of which splits are NIR probes, the VIS gallery and the VIS probes.
+
+  `records` None means the whole split (probes: its NIR images; VIS probes:
+  its VIS images). The default is the test protocol; `validation` builds one
+  on held-out training identities.
+  """
+  probe_split: str = 'probe'
+  gallery_split: str = 'gallery'
+  vis_split: str = 'test_vis'
+  probe_records: tuple | None = None
+  gallery_records: tuple | None = None
+  vis_records: tuple | None = None
+
+  @classmethod
+  def validation(cls, builder, identities) -> 'Protocol':
+    """On `identities` of the train split: first VIS of each is the gallery, its
+    other VIS images the VIS probes, its NIR images the probes."""
+    _, index = input_pipeline.open_split(builder, 'train')
+    vis, nir = index.records(input_pipeline.VIS), index.records(input_pipeline.NIR)
+    gallery = [int(vis[index.identity[vis] == i][0]) for i in identities]
+    others = [int(r) for r in vis if index.identity[r] in set(identities) and r not in gallery]
+    probes = [int(r) for r in nir if index.identity[r] in set(identities)]
+    return cls('train', 'train', 'train', tuple(probes), tuple(gallery), tuple(others))
+
+
+def split_outputs(fn, builder, split: str, *, records=None, modality: int | None = None,
+                  batch_size: int = 64):
+  """fn(batch) over `records` of a split (default: all, or those of `modality`), in order.
+
+  batch: {'image': uint8 (B, H, W, 3), 'landmarks', 'identity', 'mask'}, the
+  last one padded. Returns (fn's outputs, identities) with padding dropped;
+  fn may return an array or a tuple of arrays.
+  """
+  source, index = input_pipeline.open_split(builder, split)
+  if records is None and modality is not None:
+    records = index.records(modality)
+  outs, ids = [], []
+  for batch in input_pipeline.evaluation(source, index, batch_size=batch_size, records=records,
+                                         shard=False):
+    m = batch['mask']
+    outs.append(jax.tree.map(lambda a: np.asarray(a)[m], fn(batch)))
+    ids.append(batch['identity'][m])
+  return jax.tree.map(lambda *a: np.concatenate(a), *outs), np.concatenate(ids)
+
+
+def read_images(builder, split: str, records=None, batch_size: int = 64):
+  """(images uint8, landmarks, identities) of `records` of a split, in order."""
+  (images, landmarks), ids = split_outputs(lambda b: (b['image'], b['landmarks']), builder,
+                                           split, records=records, batch_size=batch_size)
+  return images, landmarks, ids
+
+
+@functools.partial(jax.jit, static_argnames='graphdef')
+def _embed(graphdef, state, images, landmarks):
+  model = nnx.merge(graphdef, state)
+  return recognizer_features.embed(model, images.astype(jnp.float32) / 255.0, landmarks)
+
+
+def recognizer_fn(recognizer):
+  """batch -> the recognizer's 256-d features of its uint8 images (one jit)."""
+  graphdef, state = nnx.split(recognizer)
+  return lambda batch: _embed(graphdef, state, batch['image'], batch['landmarks'])
+
+
+def _vis_records(protocol: Protocol):
+  return dict(records=protocol.vis_records,
+              modality=input_pipeline.VIS if protocol.vis_records is None else None)
+
+
+def _probe_records(protocol: Protocol):
+  return dict(records=protocol.probe_records,
+              modality=input_pipeline.NIR if protocol.probe_records is None else None)
+
+
+def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
+                   batch_size: int = 64) -> dict:
+  """{'nir_to_vis', 'vis_to_vis'}: (scores, probe_ids, gallery_ids) by cosine similarity."""
+  kw = dict(batch_size=batch_size)
+  gallery, gallery_ids = split_outputs(feature_fn, builder, protocol.gallery_split,
+                                       records=protocol.gallery_records, **kw)
+  nir, nir_ids = split_outputs(feature_fn, builder, protocol.probe_split,
+                               **_probe_records(protocol), **kw)
+  vis, vis_ids = split_outputs(feature_fn, builder, protocol.vis_split,
+                               **_vis_records(protocol), **kw)
+  return {'nir_to_vis': (metrics.cosine_similarity(nir, gallery), nir_ids, gallery_ids),
+          'vis_to_vis': (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)}
+
+
+@functools.partial(jax.jit, static_argnames=('gen_def', 'rec_def'))
+def _raw_and_generated(gen_def, gen_state, rec_def, rec_state, images, landmarks):
+  generator, recognizer = nnx.merge(gen_def, gen_state), nnx.merge(rec_def, rec_state)
+  x = images.astype(jnp.float32) / 255.0
+  fake = generator(x, landmarks)
+  return (recognizer_features.embed(recognizer, x, landmarks),
+          recognizer_features.embed(recognizer, fake, landmarks))
+
+
+def generation_curves(generator, recognizer, builder, protocol: Protocol = Protocol(), *,
+                      name: str = 'generated', batch_size: int = 64,
+                      vis_to_vis: bool = True) -> dict:
+  """Recognition via generation, scored by `recognizer` against the VIS gallery.
+
+  `generator(images, landmarks)` is an NNX module mapping (N, H, W, 3) faces
+  in [0, 1] to generated VIS faces in [0, 1], landmarks kept. Returns curves
+  {'raw_nir', name, 'fused', 'vis_to_vis'}; fused is the mean of the raw and
+  generated scores (the mean of the two cosine distances).
+  """
+  gen_def, gen_state = nnx.split(generator)
+  rec_def, rec_state = nnx.split(recognizer)
+  embed = recognizer_fn(recognizer)
+  gallery, gallery_ids = split_outputs(embed, builder, protocol.gallery_split,
+                                       records=protocol.gallery_records, batch_size=batch_size)
+  (raw, fake), ids = split_outputs(
+      lambda b: _raw_and_generated(gen_def, gen_state, rec_def, rec_state, b['image'],
+                                   b['landmarks']),
+      builder, protocol.probe_split, batch_size=batch_size, **_probe_records(protocol))
+  s_raw = metrics.cosine_similarity(raw, gallery)
+  s_fake = metrics.cosine_similarity(fake, gallery)
+  curves = {'raw_nir': (s_raw, ids, gallery_ids), name: (s_fake, ids, gallery_ids),
+            'fused': ((s_raw + s_fake) / 2.0, ids, gallery_ids)}
+  if vis_to_vis:
+    vis, vis_ids = split_outputs(embed, builder, protocol.vis_split, batch_size=batch_size,
+                                 **_vis_records(protocol))
+    curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
+  return curves
+
+
+def gap_closed(results: dict, method: str = 'fused', raw: str = 'raw_nir',
+               upper: str = 'vis_to_vis') -> float:
+  """(method - raw) / (upper - raw) rank-1: the share of the NIR->VIS gap closed.
+
+  NaN when there is no gap (upper <= raw) to close.
+  """
+  lo, hi = results[raw]['rank1'], results[upper]['rank1']
+  return (results[method]['rank1'] - lo) / (hi - lo) if hi > lo else float('nan')
 
 
 def git_commit() -> str | None:
@@ -57,13 +211,15 @@ def _fmt(x):
 
 def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, config,
                  notes: str = '', extra: dict | None = None,
-                 images: dict[str, np.ndarray] | None = None) -> dict:
+                 images: dict[str, np.ndarray] | None = None,
+                 gap: tuple[str, str] | None = None) -> dict:
   """Scores every entry of `curves` ({method: (scores, probe_ids, gallery_ids)}).
 
   Writes results.json (each method's metrics under `metrics` and at the top
   level), roc.png, cmc.png, any `images` ({'grid.png': (H, W, 3) float in
   [0, 1]}) and report.md to `workdir`, each file complete or not at all
-  (written to a temporary name, then renamed).
+  (written to a temporary name, then renamed). `gap` = (raw, method) adds
+  `gap_closed` of `method` over `raw` against curves['vis_to_vis'].
   """
   os.makedirs(workdir, exist_ok=True)
   results = {name: metrics.summary(*c) for name, c in curves.items()}
@@ -81,6 +237,13 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
       **(extra or {}),
       **results,
   }
+  headline = ''
+  if gap is not None:
+    payload['gap_closed'] = gap_closed(results, gap[1], gap[0])
+    headline = (f"\n**Gap closed** by {gap[1]}: {100 * payload['gap_closed']:.1f} % of the "
+                f"rank-1 gap between {gap[0]} ({_fmt(results[gap[0]]['rank1'])} %) and "
+                f"vis_to_vis ({_fmt(results['vis_to_vis']['rank1'])} %, the same recognizer "
+                f"on VIS probes), (fused - raw) / (vis_to_vis - raw).\n")
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
   for name in ('roc.png', 'cmc.png'):
@@ -104,7 +267,7 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 | method | probe x gallery | rank-1 % | rank-5 % | VR@FAR=1% | VR@FAR=0.1% | EER % |
 |---|---|---|---|---|---|---|
 {rows}
-
+{headline}
 ![ROC](roc.png) ![CMC](cmc.png){pictures}
 
 Commit `{payload['git_commit']}`, {payload['created']}.

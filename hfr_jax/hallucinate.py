@@ -9,16 +9,23 @@ generator's resolution (landmarks scaled with them); outputs are PNGs of
 that resolution named after the inputs.
 """
 
+import functools
 import os
 import sys
 
 from absl import app
 from absl import flags
+from flax import nnx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from hfr_jax import export
 from hfr_jax import landmarks as landmarks_lib
+from hfr_jax.models import pcfh
+
+GENERATOR = 'hfr_jax.models.pcfh:MultiPathGenerator'
 
 _MODEL_DIR = flags.DEFINE_string('model_dir', None, 'A PCFH export directory (WORKDIR/export).')
 _INPUT = flags.DEFINE_string('input', None, 'A NIR image, or a directory of them.')
@@ -55,26 +62,29 @@ def load_face(path: str, resolution: int):
   return image, points
 
 
+def load_generator(directory: str):
+  """The NIR -> VIS generator of a PCFH export directory (`hfr_jax.export`)."""
+  ga, _ = export.load(directory, factory=GENERATOR, what='a PCFH export')
+  return ga
+
+
 def hallucinate(ga, images: np.ndarray, points: np.ndarray) -> np.ndarray:
-  """uint8 NIR (N, R, R, 3) -> uint8 VIS (N, R, R, 3)."""
-  from hfr_jax.pcfh import train as pcfh_train
-  from flax import nnx
-  graphdef, state = nnx.split(ga)
+  """uint8 NIR (N, R, R, 3) -> uint8 VIS (N, R, R, 3) through GA."""
+  graphdef, state = nnx.split(pcfh.NIRToVIS(ga))
+  return np.asarray(_run(graphdef, state, images, points))
 
-  @jax.jit
-  def run(state, x, lm):
-    fake = nnx.merge(graphdef, state)(pcfh_train.nir_channel(pcfh_train.to_signed(x)), lm)
-    return jax.numpy.round((fake + 1.0) * 127.5).clip(0, 255).astype(jax.numpy.uint8)
 
-  return np.asarray(run(state, images, points))
+@functools.partial(jax.jit, static_argnames='graphdef')
+def _run(graphdef, state, images, points):
+  fake = nnx.merge(graphdef, state)(images.astype(jnp.float32) / 255.0, points)
+  return jnp.round(fake * 255.0).clip(0, 255).astype(jnp.uint8)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Too many command-line arguments: {argv[1:]}')
-  from hfr_jax.pcfh import train as pcfh_train
   try:
-    ga = pcfh_train.load_exported(_MODEL_DIR.value)
+    ga = load_generator(_MODEL_DIR.value)
     files = list_images(_INPUT.value)
     faces = [load_face(f, ga.resolution) for f in files]
   except (ValueError, FileNotFoundError, landmarks_lib.LandmarksUnavailable) as e:

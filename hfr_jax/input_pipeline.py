@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from tfds_builders.synthetic_nir_vis import mean_shape
+from hfr_jax.ops import mean_shape
 
 NIR, VIS = 0, 1   # ClassLabel indices of `modality`.
 FLIP_PERMUTATION = mean_shape.FLIP_PERMUTATION
@@ -40,8 +40,25 @@ class SplitIndex:
   modality: np.ndarray
   image_id: list[str]
 
-  def records(self, modality: int) -> np.ndarray:
-    return np.flatnonzero(self.modality == modality)
+  def records(self, modality: int, exclude_identities=None) -> np.ndarray:
+    """Positions of `modality`'s records, leaving out those of `exclude_identities`."""
+    keep = self.modality == modality
+    if exclude_identities is not None and len(exclude_identities):
+      keep &= ~np.isin(self.identity, exclude_identities)
+    return np.flatnonzero(keep)
+
+
+def validation_identities(index: SplitIndex, count: int) -> np.ndarray:
+  """The `count` training identities held out for validation: the last ones in order.
+
+  Every trainer of a run (the recognizer F and the method) leaves them out, so
+  validation scores faces no network of the run was fitted to.
+  """
+  ids = np.unique(index.identity)
+  if count >= len(ids):
+    raise ValueError(f'config.eval.val_identities={count} leaves no training identities '
+                     f'(the split has {len(ids)})')
+  return ids[len(ids) - count:] if count > 0 else ids[:0]
 
 
 def open_split(builder: tfds.core.DatasetBuilder, split: str):
@@ -81,15 +98,16 @@ def _to_iter(ds: grain.MapDataset, num_threads: int) -> grain.IterDataset:
 
 
 def paired(source, index: SplitIndex, *, batch_size: int, seed: int,
-           num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
+           exclude_identities=None, num_threads: int = 4,
+           shard: bool = True) -> grain.IterDataset:
   """Endless batches of NIR images each paired with a random same-identity VIS image.
 
   Keys: nir_image, nir_landmarks, vis_image, vis_landmarks (images uint8 HxWx3),
-  identity.
+  identity. `exclude_identities` (held-out validation identities) never appear.
   """
-  nir = index.records(NIR)
-  vis_of = {i: index.records(VIS)[index.identity[index.records(VIS)] == i]
-            for i in np.unique(index.identity)}
+  nir = index.records(NIR, exclude_identities)
+  vis = index.records(VIS, exclude_identities)
+  vis_of = {i: vis[index.identity[vis] == i] for i in np.unique(index.identity)}
   nir = np.array([r for r in nir if len(vis_of[index.identity[r]])], np.int64)
   if len(nir) == 0:
     raise ValueError('paired mode needs identities with both NIR and VIS images; found none')
@@ -107,11 +125,12 @@ def paired(source, index: SplitIndex, *, batch_size: int, seed: int,
 
 
 def unpaired(source, index: SplitIndex, *, batch_size: int, seed: int,
-             num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
+             exclude_identities=None, num_threads: int = 4,
+             shard: bool = True) -> grain.IterDataset:
   """Endless batches of independent NIR and VIS images; no identity reaches the model."""
   streams = []
   for k, modality in enumerate((NIR, VIS)):
-    records = index.records(modality)
+    records = index.records(modality, exclude_identities)
     if len(records) == 0:
       raise ValueError(f'unpaired mode needs {("NIR", "VIS")[modality]} images; found none')
     ds = grain.MapDataset.source(records).seed(seed + 7919 * k).shuffle()
@@ -127,12 +146,13 @@ def unpaired(source, index: SplitIndex, *, batch_size: int, seed: int,
 
 
 def labelled(source, index: SplitIndex, *, batch_size: int, seed: int, modality: int = VIS,
-             num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
+             exclude_identities=None, num_threads: int = 4,
+             shard: bool = True) -> grain.IterDataset:
   """Endless shuffled batches of one modality with identity labels (recognizer training).
 
   Keys: image, landmarks, identity.
   """
-  records = index.records(modality)
+  records = index.records(modality, exclude_identities)
   if len(records) == 0:
     raise ValueError(f'no {("NIR", "VIS")[modality]} images in this split')
   ds = _shard(grain.MapDataset.source(records).seed(seed).shuffle(), shard)
@@ -149,16 +169,6 @@ def evaluation(source, index: SplitIndex, *, batch_size: int, records=None,
   ds = ds.batch(batch_size, batch_fn=lambda xs: grain.experimental.batch_and_pad(
       xs, batch_size=batch_size))
   return _to_iter(ds, num_threads)
-
-
-def eval_arrays(source, index: SplitIndex, records=None, batch_size: int = 64):
-  """Whole split as numpy (images, landmarks, identity), in order, padding dropped."""
-  parts = {'image': [], 'landmarks': [], 'identity': []}
-  for batch in evaluation(source, index, batch_size=batch_size, records=records, shard=False):
-    m = batch['mask']
-    for k in parts:
-      parts[k].append(batch[k][m])
-  return tuple(np.concatenate(parts[k]) for k in ('image', 'landmarks', 'identity'))
 
 
 # ----------------------------------------------------------------------------

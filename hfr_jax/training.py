@@ -1,14 +1,24 @@
-"""What every trainer shares: device mesh, batch sharding, checkpoints, logs.
+"""What every trainer shares: mesh, sharding, RNG streams, checkpoints, logs, the loop.
+
+A method supplies an NNX `trainer` module (its players and their optimisers),
+a jit'd `step(state, batch, rng) -> (state, metrics)` over that module's
+state, an iterator of host batches and, optionally, `validate` and `preview`
+callbacks; `train_loop` does the rest: steps, finite checks, TensorBoard
+scalars and images, checkpoints with the input position, validation with
+keep-best, and resuming after a kill. Checkpoint, validation, image and log
+schedules are independent of each other.
 
 Data parallel everywhere: the batch is split over a 1-D mesh axis 'data' and
 parameters are replicated, so one code path runs on a CPU, 8 fake CPU devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=8), a GPU or a TPU slice.
 """
 
+import dataclasses
 import math
 import os
 import sys
 import time
+from typing import Any, Callable, Iterator, Sequence
 
 from absl import logging
 from flax import nnx
@@ -122,9 +132,9 @@ class Checkpoints:
 class Logger:
   """TensorBoard event files (tensorboardX) and a console progress line."""
 
-  def __init__(self, workdir: str, total_steps: int, *, every: int = 10):
+  def __init__(self, workdir: str, total_steps: int, *, every: int = 10, name: str = ''):
     self.writer = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
-    self.total, self.every = total_steps, every
+    self.total, self.every, self.name = total_steps, every, name
     self._t, self._step = time.perf_counter(), None
 
   def scalars(self, step: int, values: dict):
@@ -148,7 +158,8 @@ class Logger:
     rate = (step - self._step) / max(now - self._t, 1e-9)
     eta = (self.total - step) / rate if rate > 0 else math.inf
     shown = ' '.join(f'{k}={float(v):.4g}' for k, v in sorted(losses.items()))
-    print(f'step {step}/{self.total}  {rate:.2f} steps/s  ETA {eta:.0f}s  {shown}',
+    prefix = f'{self.name}: ' if self.name else ''
+    print(f'{prefix}step {step}/{self.total}  {rate:.2f} steps/s  ETA {eta:.0f}s  {shown}',
           file=sys.stderr, flush=True)
     self.writer.add_scalar('steps_per_second', rate, step)
     self._step, self._t = step, now
@@ -161,3 +172,124 @@ class Logger:
 def log_devices():
   logging.info('JAX process %d/%d, %d devices: %s', jax.process_index(), jax.process_count(),
                jax.device_count(), jax.devices())
+
+
+def rng_streams(seed: int) -> tuple[nnx.Rngs, jax.Array]:
+  """(rngs for initialisation, key for the training steps): two streams of one seed.
+
+  Step k draws `fold_in(step_key, k)`; initialisation never sees those keys.
+  """
+  root = jax.random.key(seed)
+  return nnx.Rngs(jax.random.fold_in(root, 0)), jax.random.fold_in(root, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """When things happen, in steps; 0 turns validation / images off.
+
+  The last step always checkpoints, validates (if validating) and logs.
+  """
+  num_steps: int
+  log_every: int = 100
+  checkpoint_every: int = 1000
+  eval_every: int = 0
+  image_every: int = 0
+
+  @classmethod
+  def from_config(cls, train) -> 'Schedule':
+    return cls(num_steps=train.num_steps, log_every=train.log_every,
+               checkpoint_every=train.checkpoint_every, eval_every=train.get('eval_every', 0),
+               image_every=train.get('image_every', 0))
+
+  def due(self, every: int, step: int) -> bool:
+    return bool(every) and (step % every == 0 or step == self.num_steps)
+
+
+def _players(trainer, names):
+  return {k: getattr(trainer, k) for k in names}
+
+
+def best_step(workdir: str) -> int | None:
+  """Step of the best checkpoint kept by `train_loop`'s validation, or None."""
+  directory = os.path.join(workdir, 'best')
+  if not os.path.isdir(directory):
+    return None
+  with ocp.CheckpointManager(os.path.abspath(directory)) as manager:
+    return manager.best_step() if manager.all_steps() else None
+
+
+def restore_best(trainer, workdir: str, names: Sequence[str], metric: str) -> int | None:
+  """Loads the best checkpoint's `names` into `trainer`; returns its step (None: none kept)."""
+  best = Checkpoints(os.path.join(workdir, 'best'), max_to_keep=1, best_metric=metric)
+  step = best.best_step
+  if step is not None:
+    best.restore(_players(trainer, names), step=step)
+  best.close()
+  return step
+
+
+def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, workdir: str,
+               schedule: Schedule, step_key: jax.Array, checkpointed: Sequence[str],
+               name: str, mesh=None, batch_keys: Sequence[str] | None = None,
+               validate: Callable[[Any], dict] | None = None, best_metric: str | None = None,
+               best: Sequence[str] = (), preview: Callable | None = None,
+               stop_at: int | None = None) -> int:
+  """Trains `trainer` in place (resuming from WORKDIR/checkpoints); returns the last step.
+
+  step_fn(state, batch, rng) -> (state, metrics) runs on `nnx.state(trainer)`
+  replicated over `mesh`; `batches` yields host batches (its grain state is
+  checkpointed), of which `batch_keys` reach the step. `validate(trainer)` ->
+  {metric: value} runs every `eval_every` steps; the attributes in `best` are
+  kept in WORKDIR/best by `best_metric` (higher is better). Validation runs
+  before the step's checkpoint is written, so a kill between the two repeats
+  it on resume. `preview(state, batch)` -> {tag: (H, W, 3) image in [0, 1]}.
+  `stop_at` leaves after that step with a checkpoint, as a preemption would.
+  """
+  mesh = mesh or make_mesh()
+  ckpt = Checkpoints(os.path.join(workdir, 'checkpoints'), max_to_keep=2)
+  keeper = (Checkpoints(os.path.join(workdir, 'best'), max_to_keep=1, best_metric=best_metric)
+            if validate is not None and best_metric else None)
+  step = ckpt.restore(_players(trainer, checkpointed), batches) or 0
+  if step:
+    print(f'{name}: resuming from the checkpoint at step {step}', file=sys.stderr, flush=True)
+  graphdef, state = nnx.split(trainer)
+  del graphdef
+  state = replicate(state, mesh)
+  logger = Logger(workdir, schedule.num_steps, every=schedule.log_every, name=name)
+  last = schedule.num_steps if stop_at is None else min(stop_at, schedule.num_steps)
+  try:
+    while step < last:
+      batch = next(batches)
+      if batch_keys is not None:
+        batch = {k: batch[k] for k in batch_keys}
+      state, metrics = step_fn(state, shard_batch(batch, mesh),
+                               jax.random.fold_in(step_key, step))
+      step += 1
+      save = schedule.due(schedule.checkpoint_every, step) or step == last
+      evaluate = validate is not None and schedule.due(schedule.eval_every, step)
+      if schedule.due(schedule.log_every, step) or save or evaluate:
+        check_finite(metrics, step)
+        logger.scalars(step, {f'train/{k}': v for k, v in metrics.items()})
+        logger.progress(step, metrics)
+      if preview is not None and schedule.due(schedule.image_every, step):
+        few = jax.tree.map(lambda a: a[:4], batch)
+        logger.images(step, preview(state, few))
+      if evaluate or save:
+        nnx.update(trainer, state)
+      if evaluate:
+        values = validate(trainer)
+        logger.scalars(step, {f'val/{k}': v for k, v in values.items()})
+        logging.info('%s validation at step %d: %s', name, step, values)
+        # A resumed run repeats steps after its checkpoint; their validation
+        # was kept already (resumed training is deterministic).
+        if keeper is not None and step not in keeper.manager.all_steps():
+          keeper.save(step, _players(trainer, best), metrics=values, force=True)
+      if save:
+        ckpt.save(step, _players(trainer, checkpointed), batches, force=True)
+  finally:
+    ckpt.close()
+    if keeper is not None:
+      keeper.close()
+    logger.close()
+  nnx.update(trainer, state)
+  return step

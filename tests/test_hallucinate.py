@@ -10,11 +10,11 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from hfr_jax import export
 from hfr_jax import hallucinate
 from hfr_jax import landmarks
 from hfr_jax.models import pcfh
 from hfr_jax.ops import align
-from hfr_jax.pcfh import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KWARGS = dict(resolution=48, width=4, num_res=1, local_num_res=1)
@@ -40,8 +40,8 @@ def test_sidecars_read_back_the_same_points(tmp_path):
 
 def test_export_load_and_cli_reproduce_the_generator(tmp_path):
   ga = pcfh.MultiPathGenerator(1, 3, rngs=nnx.Rngs(0), **KWARGS)
-  train.export(ga, str(tmp_path / 'export'), KWARGS)
-  loaded = train.load_exported(str(tmp_path / 'export'))
+  export.save(ga, str(tmp_path / 'export'), factory=hallucinate.GENERATOR, kwargs=KWARGS)
+  loaded = hallucinate.load_generator(str(tmp_path / 'export'))
   rng = np.random.default_rng(1)
   gray = rng.integers(0, 256, (2, 48, 48, 1), dtype=np.uint8)
   images = np.repeat(gray, 3, axis=-1)
@@ -71,7 +71,7 @@ def test_export_load_and_cli_reproduce_the_generator(tmp_path):
 
 def test_cli_names_a_missing_input_in_one_line(tmp_path):
   ga = pcfh.MultiPathGenerator(1, 3, rngs=nnx.Rngs(0), **KWARGS)
-  train.export(ga, str(tmp_path / 'export'), KWARGS)
+  export.save(ga, str(tmp_path / 'export'), factory=hallucinate.GENERATOR, kwargs=KWARGS)
   proc = subprocess.run(
       [sys.executable, '-m', 'hfr_jax.hallucinate', f'--model_dir={tmp_path / "export"}',
        f'--input={tmp_path / "nope"}', f'--output={tmp_path / "out"}'],

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from hfr_jax import evaluate
 from hfr_jax import input_pipeline as ip
 from tfds_builders.synthetic_nir_vis import render
 
@@ -90,7 +91,7 @@ def test_eval_yields_every_example_once_in_order_with_mask(tiny_builder, batch_s
   ids = np.concatenate([b['identity'] for b in batches])[mask]
   assert mask.sum() == len(index.identity) and mask[:len(index.identity)].all()
   np.testing.assert_array_equal(ids, index.identity)
-  images, _, _ = ip.eval_arrays(source, index, batch_size=batch_size)
+  images, _, _ = evaluate.read_images(tiny_builder, 'probe', batch_size=batch_size)
   for i in (0, len(images) - 1):
     np.testing.assert_array_equal(images[i], ip.decode_png(source[i]['image']))
 

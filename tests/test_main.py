@@ -10,6 +10,7 @@ import pytest
 
 from hfr_jax import baseline
 from hfr_jax import datasets
+from hfr_jax import evaluate
 from hfr_jax import metrics
 
 from conftest import tiny_data_config
@@ -51,8 +52,11 @@ def test_results_json_matches_a_fresh_evaluation(baseline_run):
   data = tiny_data_config(data_dir, seed=11, num_identities=10, resolution=48,
                           vis_per_identity=3, nir_per_identity=3)
   b = datasets.prepare(data)
-  g, gid = baseline.split_features(b, 'gallery', 32, 8)
-  p, pid = baseline.split_features(b, 'probe', 32, 8)
+  # All images at once (no batching, padding or masks) against the report's batched loop.
+  g_img, g_lm, gid = evaluate.read_images(b, 'gallery', batch_size=1000)
+  p_img, p_lm, pid = evaluate.read_images(b, 'probe', batch_size=1000)
+  g = np.asarray(baseline.pixel_features(g_img, g_lm, size=32))
+  p = np.asarray(baseline.pixel_features(p_img, p_lm, size=32))
   expected = metrics.summary(metrics.cosine_similarity(p, g), pid, gid)
   for k, v in expected.items():
     assert results['metrics']['nir_to_vis'][k] == pytest.approx(v)

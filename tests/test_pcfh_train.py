@@ -74,7 +74,6 @@ _DEVICES_SCRIPT = textwrap.dedent('''
       return np.asarray(x)
     save_tiny_recognizer(sys.argv[1])
     config = tiny_config('/nonexistent', sys.argv[1])
-    config.recognizer_input_size = 32
     rng = np.random.default_rng(0)
     lm = np.asarray(align.mean_face(48))
     batch = {'nir_image': rng.integers(0, 256, (8, 48, 48, 3), dtype=np.uint8),
@@ -167,7 +166,7 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   resumed = run(_main_args(overrides, tmp_path / 'killed'), cache)
   out, _ = resumed.communicate(timeout=900)
   assert resumed.returncode == 0, out[-3000:]
-  assert 'Resumed PCFH training at step' in out
+  assert 'PCFH: resuming from the checkpoint at step 2' in out
 
   step_a, a = _final_params(tmp_path / 'whole')
   step_b, b = _final_params(tmp_path / 'killed')
@@ -187,7 +186,6 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
 def test_paper_scale_step_shapes_with_eval_shape(variant):
   """The whole train step at the config's shapes, traced without allocating."""
   config = pcfh_config.get_config(variant)
-  config.recognizer_input_size = 128
   r, n = config.data.resolution, config.train.batch_size
 
   def build():

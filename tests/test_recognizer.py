@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from configs import lightcnn as lightcnn_config
+from hfr_jax import evaluate
 from hfr_jax import input_pipeline
 from hfr_jax import training
 from hfr_jax.models import lightcnn
@@ -44,8 +45,8 @@ def test_resumed_training_reaches_the_same_parameters(tiny_builder, tmp_path):
   loaded = lightcnn.load_pretrained(out)
   images = np.zeros((2, 48, 48, 3), np.uint8)
   landmarks = np.tile(np.asarray(features.align.mean_face(48))[None], (2, 1, 1))
-  np.testing.assert_allclose(features.extract(loaded, images, landmarks, 32),
-                             features.extract(resumed, images, landmarks, 32), atol=1e-5)
+  np.testing.assert_allclose(features.embed(loaded, images / 255.0, landmarks),
+                             features.embed(resumed, images / 255.0, landmarks), atol=1e-5)
 
 
 def test_training_lowers_the_softmax_loss(tiny_builder, tmp_path):
@@ -54,8 +55,8 @@ def test_training_lowers_the_softmax_loss(tiny_builder, tmp_path):
   model, _ = train.train(config, str(tmp_path), tiny_builder)
   assert os.listdir(tmp_path / 'tensorboard')[0].startswith('events.out.tfevents')
   source, index = input_pipeline.open_split(tiny_builder, 'train')
-  images, landmarks, ids = input_pipeline.eval_arrays(
-      source, index, records=index.records(input_pipeline.VIS))
+  images, landmarks, ids = evaluate.read_images(tiny_builder, 'train',
+                                                index.records(input_pipeline.VIS))
   labels = np.searchsorted(np.unique(ids), ids)
   x = features.prepare(images / 255.0, landmarks, 32)
   untrained = lightcnn.create('9', num_classes=len(np.unique(ids)), width=0.125,
@@ -72,8 +73,7 @@ def test_non_finite_loss_names_the_step():
 
 
 def test_unjittered_training_inputs_are_the_evaluation_inputs(tiny_builder):
-  source, index = input_pipeline.open_split(tiny_builder, 'train')
-  images, landmarks, _ = input_pipeline.eval_arrays(source, index, records=np.arange(4))
+  images, landmarks, _ = evaluate.read_images(tiny_builder, 'train', np.arange(4))
   aligned = np.asarray(features.prepare(images / 255.0, landmarks, 32))
   key = jax.random.key(0)
   same = train.augmented_inputs(key, images, landmarks, 32, input_pipeline.FaceJitter(flip_prob=0))

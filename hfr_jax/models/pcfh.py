@@ -170,3 +170,17 @@ class Generators(nnx.Module):
                                  local_num_res=local_num_res, **kw)
     self.gb = Generator(3, 1, width=aux_width or width, num_res=aux_num_res, **kw)
     self.attention = AttentionModule(1 + 3, width=attention_width, **kw)
+
+
+class NIRToVIS(nnx.Module):
+  """GA on faces as stored (NIR in three equal channels, [0, 1]) -> VIS in [0, 1].
+
+  The form evaluators (`hfr_jax.evaluate.generation_curves`) and the
+  hallucinate CLI call; GA itself works on one-channel [-1, 1] NIR.
+  """
+
+  def __init__(self, ga: MultiPathGenerator):
+    self.ga = ga
+
+  def __call__(self, images, landmarks):
+    return (self.ga(images[..., :1] * 2.0 - 1.0, landmarks) + 1.0) / 2.0

@@ -4,7 +4,6 @@ The released LightCNN never saw NIR; training on VIS only keeps that, so the
 NIR->VIS drop it shows is the gap hallucination must win back.
 """
 
-import functools
 import os
 
 from absl import logging
@@ -18,6 +17,7 @@ import optax
 from hfr_jax import datasets
 from hfr_jax import evaluate
 from hfr_jax import input_pipeline
+from hfr_jax import metrics as metrics_lib
 from hfr_jax import training
 from hfr_jax.models import lightcnn
 from hfr_jax.ops import align
@@ -66,70 +66,80 @@ def classification_loss(model, x, labels, loss: str, margin: dict):
   raise ValueError(f'config.train.loss: {loss!r} is not softmax or cosface')
 
 
-@functools.partial(nnx.jit, static_argnames=('size', 'jitter', 'loss', 'margin'))
-def train_step(model, optimizer, batch, rng, *, size: int, jitter: input_pipeline.FaceJitter,
-               loss: str = 'softmax', margin: tuple = ()):
-  x = augmented_inputs(rng, batch['image'], batch['landmarks'], size, jitter)
+class Trainer(nnx.Module):
+  """The recognizer and its optimiser: the state the shared loop steps and checkpoints."""
 
-  def loss_fn(model):
-    return classification_loss(model, x, batch['label'], loss, dict(margin))
+  def __init__(self, config: ml_collections.ConfigDict, num_classes: int, *, rngs: nnx.Rngs):
+    m = config.model
+    self.model = lightcnn.create(m.arch, num_classes=num_classes, width=m.width,
+                                 input_size=m.input_size, rngs=rngs)
+    self.optimizer = create_optimizer(self.model, config)
 
-  (value, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-  optimizer.update(model, grads)
-  accuracy = (logits.argmax(-1) == batch['label']).mean()
-  return {'loss': value, 'accuracy': accuracy}
+
+def make_train_step(config: ml_collections.ConfigDict, graphdef, classes: np.ndarray):
+  """jit'd (state, batch, rng) -> (state, metrics); identities -> class labels on device."""
+  t = config.train
+  jitter = input_pipeline.FaceJitter(**t.aug)
+  margin = dict(t.margin.items()) if t.loss == 'cosface' else {}
+  classes = np.asarray(classes)
+
+  def step(state, batch, rng):
+    trainer = nnx.merge(graphdef, state)
+    labels = jnp.searchsorted(classes, batch['identity']).astype(jnp.int32)
+    x = augmented_inputs(rng, batch['image'], batch['landmarks'], config.model.input_size,
+                         jitter)
+
+    def loss_fn(model):
+      return classification_loss(model, x, labels, t.loss, margin)
+
+    (value, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(trainer.model)
+    trainer.optimizer.update(trainer.model, grads)
+    accuracy = (logits.argmax(-1) == labels).mean()
+    return nnx.state(trainer), {'loss': value, 'accuracy': accuracy}
+
+  return jax.jit(step, donate_argnums=0)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
           stop_at: int | None = None):
   """Trains (or resumes) and saves a `load_pretrained` directory; returns (model, dir).
 
-  `stop_at` leaves after that step with a checkpoint, as a preemption would
-  (the next call resumes); nothing is exported then and the dir is None.
+  The last `config.eval.val_identities` training identities are held out
+  (`input_pipeline.validation_identities`) and scored every `eval_every`
+  steps. `stop_at` leaves after that step with a checkpoint, as a preemption
+  would (the next call resumes); nothing is exported then and the dir is None.
   """
   builder = builder or datasets.prepare(config.data)
   source, index = input_pipeline.open_split(builder, 'train')
-  classes = np.unique(index.identity[index.records(input_pipeline.VIS)])
-  m, t = config.model, config.train
-  model = lightcnn.create(m.arch, num_classes=len(classes), width=m.width,
-                          input_size=m.input_size, rngs=nnx.Rngs(config.seed))
-  optimizer = create_optimizer(model, config)
-  mesh = training.make_mesh()
-  nnx.update(model, training.replicate(nnx.state(model), mesh))
-  nnx.update(optimizer, training.replicate(nnx.state(optimizer), mesh))
+  held_out = input_pipeline.validation_identities(index, config.eval.val_identities)
+  classes = np.unique(index.identity[index.records(input_pipeline.VIS, held_out)])
+  init_rngs, step_key = training.rng_streams(config.seed)
+  trainer = Trainer(config, len(classes), rngs=init_rngs)
+  batches = iter(input_pipeline.labelled(
+      source, index, batch_size=config.train.batch_size // jax.process_count(),
+      seed=config.seed, exclude_identities=held_out))
+  graphdef, _ = nnx.split(trainer)
 
-  batches = input_pipeline.labelled(source, index, batch_size=t.batch_size // jax.process_count(),
-                                    seed=config.seed)
-  it = iter(batches)
-  ckpt = training.Checkpoints(os.path.join(workdir, 'checkpoints'), max_to_keep=2)
-  step = ckpt.restore({'model': model, 'optimizer': optimizer}, it) or 0
-  if step:
-    logging.info('Resumed recognizer training at step %d', step)
-  logger = training.Logger(workdir, t.num_steps, every=t.log_every)
-  base_rng = jax.random.key(config.seed)
-  jitter = input_pipeline.FaceJitter(**t.aug)
-  margin = tuple(sorted(t.margin.items())) if t.loss == 'cosface' else ()
-  metrics = {}
-  last = t.num_steps if stop_at is None else min(stop_at, t.num_steps)
-  while step < last:
-    batch = next(it)
-    batch = {'image': batch['image'], 'landmarks': batch['landmarks'],
-             'label': np.searchsorted(classes, batch['identity']).astype(np.int32)}
-    metrics = train_step(model, optimizer, training.shard_batch(batch, mesh),
-                         jax.random.fold_in(base_rng, step), size=m.input_size,
-                         jitter=jitter, loss=t.loss, margin=margin)
-    step += 1
-    if step % t.log_every == 0 or step % t.checkpoint_every == 0 or step == t.num_steps:
-      training.check_finite(metrics, step)
-      logger.scalars(step, {f'train/{k}': v for k, v in metrics.items()})
-      logger.progress(step, metrics)
-    if step % t.checkpoint_every == 0 or step in (t.num_steps, last):
-      ckpt.save(step, {'model': model, 'optimizer': optimizer}, it)
-  ckpt.close()
-  logger.close()
-  if step < t.num_steps:
-    return model, None
+  def validate(trainer):
+    if not len(held_out):
+      return {}
+    trainer.model.eval()
+    curves = evaluate.feature_curves(evaluate.recognizer_fn(trainer.model), builder,
+                                     evaluate.Protocol.validation(builder, held_out),
+                                     batch_size=config.eval.batch_size)
+    trainer.model.train()
+    return {f'rank1_{k}': metrics_lib.rank_k_accuracy(*c) for k, c in curves.items()}
+
+  step = training.train_loop(
+      trainer, make_train_step(config, graphdef, classes), batches, workdir=workdir,
+      schedule=training.Schedule.from_config(config.train), step_key=step_key,
+      checkpointed=('model', 'optimizer'), name='recognizer',
+      batch_keys=('image', 'landmarks', 'identity'), validate=validate, stop_at=stop_at)
+  if step < config.train.num_steps:
+    return trainer.model, None
+  model = trainer.model
   model.eval()
+  m = config.model
   output_dir = config.output_dir or os.path.join(workdir, 'pretrained')
   lightcnn.save_pretrained(model, output_dir, arch=m.arch, num_classes=len(classes),
                            width=m.width, input_size=m.input_size)
@@ -140,14 +150,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   builder = datasets.prepare(config.data)
   model, output_dir = train(config, workdir, builder)
-  curves = features.hfr_curves(model, builder, config.model.input_size)
-  payload = evaluate.write_report(
+  curves = evaluate.feature_curves(evaluate.recognizer_fn(model), builder,
+                                   batch_size=config.eval.batch_size)
+  return evaluate.write_report(
       workdir, curves, title=f'LightCNN-{config.model.arch} recognizer (trained on VIS only)',
       dataset={'name': config.data.name, 'config': builder.builder_config.name,
                'data_dir': str(builder.data_dir)},
       config=config, extra={'recognizer_dir': output_dir},
-      notes='Features: the 256-d `fc` output; cosine similarity.')
-  for name, r in payload['metrics'].items():
-    logging.info('%s: rank-1 %.4f  VR@1e-2 %.4f  VR@1e-3 %.4f', name, r['rank1'],
-                 r['vr_at_far_1e-2'], r['vr_at_far_1e-3'])
-  return payload
+      notes='Features: the 256-d `fc` output; cosine similarity. vis_to_vis is the upper '
+            'bound hallucination works towards.')
