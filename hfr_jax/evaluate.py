@@ -106,12 +106,16 @@ def _probe_records(protocol: Protocol):
 
 
 def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
-                   batch_size: int = 64) -> dict:
-  """{'nir_to_vis', 'vis_to_vis'}: (scores, probe_ids, gallery_ids) by cosine similarity."""
+                   nir_fn=None, batch_size: int = 64) -> dict:
+  """{'nir_to_vis', 'vis_to_vis'}: (scores, probe_ids, gallery_ids) by cosine similarity.
+
+  feature_fn(batch) embeds VIS images; `nir_fn` (default: feature_fn) the NIR
+  probes, for methods with one encoder per domain (NULL).
+  """
   kw = dict(batch_size=batch_size)
   gallery, gallery_ids = split_outputs(feature_fn, builder, protocol.gallery_split,
                                        records=protocol.gallery_records, **kw)
-  nir, nir_ids = split_outputs(feature_fn, builder, protocol.probe_split,
+  nir, nir_ids = split_outputs(nir_fn or feature_fn, builder, protocol.probe_split,
                                **_probe_records(protocol), **kw)
   vis, vis_ids = split_outputs(feature_fn, builder, protocol.vis_split,
                                **_vis_records(protocol), **kw)
