@@ -46,7 +46,6 @@ def main():
   print(f'jax {jax.__version__} {jax.devices()}')
   config = pcfh_config.get_config(args.variant)
   config.train.batch_size = args.batch
-  config.recognizer_input_size = 128
   r = config.data.resolution
   recognizer = lightcnn.create(args.recognizer_arch, num_classes=1000, input_size=128,
                                rngs=nnx.Rngs(0))
