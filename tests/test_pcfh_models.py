@@ -8,8 +8,8 @@ import pytest
 
 from hfr_jax.models import discriminators
 from hfr_jax.models import pcfh
+from hfr_jax.ops import mean_shape
 from hfr_jax.ops import patches as patches_lib
-from tfds_builders.synthetic_nir_vis import mean_shape
 
 
 def face_landmarks(resolution):

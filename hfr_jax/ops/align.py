@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tfds_builders.synthetic_nir_vis import mean_shape
+from hfr_jax.ops import mean_shape
 
 
 def mean_face(size: int, *, eye_distance: float = 0.42, centre=(0.5, 0.56)) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from tfds_builders.synthetic_nir_vis import mean_shape as ms
+from hfr_jax.ops import mean_shape as ms
 
 NIR, VIS = 'nir', 'vis'
 

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
-from tfds_builders.synthetic_nir_vis import mean_shape
+from hfr_jax.ops import mean_shape
 from tfds_builders.synthetic_nir_vis import render
 
 MODALITIES = ('nir', 'vis')
