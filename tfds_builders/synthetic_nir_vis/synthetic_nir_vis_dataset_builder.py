@@ -6,6 +6,7 @@ reading need no TensorFlow.
 
 import concurrent.futures
 import io
+import multiprocessing
 import os
 
 import numpy as np
@@ -102,6 +103,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   ]
   DEFAULT_CONFIG_NAME = BUILDER_CONFIGS[0].name
   _REGISTERED.update((c.name, c) for c in BUILDER_CONFIGS)
+  _pool = None   # the render workers while download_and_prepare runs
 
   def __init__(self, *, file_format=None, **kwargs):
     # TFRecord (TFDS's default) needs TensorFlow to finalise a split.
@@ -135,15 +137,36 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         'test_vis': self._generate_examples(jobs(test_ids, 'vis', range(1, vis))),
     }
 
+  def _render_workers(self) -> int:
+    cfg = self.builder_config
+    if cfg.num_workers:
+      return cfg.num_workers
+    # A spawned worker takes ~1.5 s to start; rendering costs ~2.5 us a pixel. Sets that
+    # render in a few seconds (the tests' and `small`) stay in this process.
+    images = cfg.num_identities * (cfg.vis_per_identity + cfg.nir_per_identity)
+    return 1 if images * cfg.resolution**2 < 2_000_000 else os.cpu_count() or 1
+
+  def _download_and_prepare(self, dl_manager, download_config=None):
+    workers = self._render_workers()
+    if workers == 1:
+      return super()._download_and_prepare(dl_manager, download_config)
+    # Spawned, not forked: the caller has usually started JAX, and a fork copies its threads
+    # mid-flight (a deadlock risk). One pool for all splits, as each worker is slow to start.
+    # Each image comes from its own seed, so no byte depends on which process drew it.
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context('spawn')) as self._pool:
+      try:
+        return super()._download_and_prepare(dl_manager, download_config)
+      finally:
+        self._pool = None
+
   def _generate_examples(self, jobs):
     cfg = self.builder_config
     args = [(cfg.seed, i, m, k, cfg.resolution) for i, m, k in jobs]
-    workers = cfg.num_workers or os.cpu_count() or 1
-    if workers == 1:
+    if self._pool is None:
       yield from map(_render_example, args)
-      return
-    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-      yield from pool.map(_render_example, args, chunksize=16)
+    else:
+      yield from self._pool.map(_render_example, args, chunksize=16)
 
 
 # Re-exported for the input pipeline (flip augmentation).
