@@ -19,7 +19,10 @@ from timing import median_time  # noqa: E402
 
 
 def numpy_idw_warp(image, src, dst, power=2.0):
-  """Vectorised float32 numpy: (HW, K) weights, then bilinear sampling."""
+  """Vectorised float32 numpy: (HW, K) weights, then bilinear sampling.
+
+  On a control point d is the mean displacement of the points on it (ops/warp.py).
+  """
   h, w = image.shape[:2]
   ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
   p = np.stack([xs.ravel(), ys.ravel()], -1)
@@ -28,7 +31,7 @@ def numpy_idw_warp(image, src, dst, power=2.0):
   wk = np.where(hit, 0, 1 / np.where(hit, 1, d2) ** (power / 2))
   d = wk @ (src - dst) / wk.sum(1, keepdims=True)
   rows = hit.any(1)
-  d[rows] = (src - dst)[hit[rows].argmax(1)]
+  d[rows] = hit[rows] @ (src - dst) / hit[rows].sum(1, keepdims=True)   # ties: mean
   x = np.clip(p[:, 0] + d[:, 0], 0, w - 1)
   y = np.clip(p[:, 1] + d[:, 1], 0, h - 1)
   x0 = np.minimum(x.astype(np.int32), w - 2)

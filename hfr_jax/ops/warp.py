@@ -9,10 +9,20 @@ the content at src[k] to dst[k]: every output pixel p samples the input at
 p + d(p), where d is the IDW interpolation of the control displacements
 src[k] - dst[k], weighted by |p - dst[k]|^-power; d(dst[k]) = src[k] - dst[k]
 exactly. Sampling is bilinear with edges replicated.
+
+Coincident control points (two detector landmarks rounded onto the same pixel)
+get equal weights everywhere, so they act as one point carrying the mean of
+their displacements, and d at that point is that mean: the limit of the IDW
+formula as p approaches it, and the only rule that keeps d continuous there.
 """
 
 import jax
 import jax.numpy as jnp
+
+# Weight of a control point that sits on a pixel centre. Small enough that
+# K * weight * |displacement| stays far below float32's 3e38, and that the
+# power-2 pair product (1/weight)^2 = 1e-36 stays a normal float32.
+_MAX_WEIGHT = 1e18
 
 
 def displacement_field(dst_points: jax.Array, displacement: jax.Array, height: int,
@@ -28,13 +38,17 @@ def displacement_field(dst_points: jax.Array, displacement: jax.Array, height: i
   ys = jnp.arange(height, dtype=jnp.float32)[:, None]
   xs = jnp.arange(width, dtype=jnp.float32)[None, :]
   # On a control point the weight is infinite; clamping the squared distance
-  # gives it weight ~1e30, so d(dst_k) rounds to src_k - dst_k in float32.
-  min_d2 = 1e30 ** (-2.0 / power)
+  # caps it at _MAX_WEIGHT, so d(dst_k) = src_k - dst_k to float32 precision
+  # unless another point lies within 10^(-11/power) px of dst_k (3e-6 px for
+  # power 2), and coincident points tie with equal weights (the mean rule).
+  min_d2 = _MAX_WEIGHT ** (-2.0 / power)
   d2 = lambda k: jnp.maximum((xs - dst_points[k, 0]) ** 2 + (ys - dst_points[k, 1]) ** 2, min_d2)
   num_x = num_y = den = jnp.zeros((height, width), jnp.float32)
   k = 0
   if power == 2.0:
     # Two points per division: 1/a + 1/b = (a + b) / (ab). Divisions dominate.
+    # a, b >= 1e-18 keeps ab a normal float32 (>= 1e-36): with both points on
+    # a pixel centre, a smaller cap would underflow ab to 0 and give inf * 0.
     for k in range(0, dst_points.shape[0] - 1, 2):
       a, b = d2(k), d2(k + 1)
       r = 1.0 / (a * b)
