@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from hfr_jax import cli
 from hfr_jax import export
 from hfr_jax import landmarks as landmarks_lib
 from hfr_jax.models import pcfh
@@ -102,4 +103,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

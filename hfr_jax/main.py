@@ -1,14 +1,18 @@
-"""Entry point: python -m hfr_jax.main --config=configs/<x>.py[:variant] --workdir=DIR."""
+"""Entry point: python -m hfr_jax.main --config=configs/<x>.py[:variant] --workdir=DIR.
+
+Prints the dataset and training progress, the results table and the report's
+path; --verbosity=1 adds every library's log records (see hfr_jax/cli.py).
+"""
 
 import importlib
+import math
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
-from hfr_jax import xla_flags
+from hfr_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and reports go.')
@@ -22,27 +26,47 @@ TRAINERS = {
 }
 
 
+# payload['metrics'] keys -> table columns, in percent as in report.md.
+COLUMNS = (('rank1', 'rank-1'), ('rank5', 'rank-5'), ('vr_at_far_1e-2', 'VR@FAR=1%'),
+           ('vr_at_far_1e-3', 'VR@FAR=0.1%'), ('eer', 'EER'))
+
+
+def format_table(payload: dict) -> str:
+  """The results a run ends with: one row per method (%), then gap_closed if reported."""
+  rows = payload['metrics']
+  width = max(len('method (%)'), *map(len, rows))
+  cell = lambda value: '-' if value is None else f'{100 * value:.2f}'
+  lines = ['method (%)'.ljust(width) + ''.join(f'{title:>13}' for _, title in COLUMNS)]
+  lines += [name.ljust(width) + ''.join(f'{cell(m.get(key)):>13}' for key, _ in COLUMNS)
+            for name, m in rows.items()]
+  gap = payload.get('gap_closed')
+  if gap is not None:
+    shown = 'undefined (vis_to_vis is not above raw)' if math.isnan(gap) else f'{100 * gap:.1f} %'
+    lines.append(f'gap closed, (fused - raw) / (vis_to_vis - raw) rank-1: {shown}')
+  return '\n'.join(lines)
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'Too many command-line arguments: {argv[1:]}')
-  xla_flags.prefer_eigen_convolutions()   # before JAX starts its CPU backend
+    raise SystemExit(f'{cli.program()}: too many command-line arguments: {argv[1:]}')
   config = _CONFIG.value
   if config.method not in TRAINERS:
-    raise app.UsageError(f'--config: config.method={config.method!r} is not one of '
-                         f'{sorted(TRAINERS)}')
+    raise SystemExit(f'{cli.program()}: config.method={config.method!r} is not one of '
+                     f'{sorted(TRAINERS)}')
   logging.info('JAX process %d / %d, devices: %s', jax.process_index(), jax.process_count(),
                jax.devices())
   trainer = importlib.import_module(TRAINERS[config.method])
   try:
-    trainer.train_and_evaluate(config, _WORKDIR.value)
+    payload = trainer.train_and_evaluate(config, _WORKDIR.value)
   except (ValueError, FileNotFoundError, FloatingPointError) as e:
     # Bad configs, files and datasets (and a non-finite loss) raise these with a message that
     # names the key, file or step: show that one line; --verbosity=1 keeps the traceback.
     if logging.get_verbosity() >= logging.DEBUG:
       raise
-    raise SystemExit(f'hfr_jax.main: {e}') from None
+    raise SystemExit(f'{cli.program()}: {e}') from None
+  print(format_table(payload))
   print(f'Report: {_WORKDIR.value}/report.md')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -1,21 +1,32 @@
-"""The entry point end to end: config overrides, dataset build, baseline report."""
+"""The entry point end to end: config overrides, dataset build, baseline report, output."""
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
+import warnings
 
+import jax
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from hfr_jax import baseline
 from hfr_jax import datasets
 from hfr_jax import evaluate
 from hfr_jax import metrics
+from hfr_jax.main import format_table
+import tfds_builders.synthetic_nir_vis as snv
 
-from conftest import tiny_data_config
+from conftest import TINY, tiny_data_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# An absl log record: 'I1128 05:58:00.947580 140263891229568 xla_bridge.py:849] ...'.
+ABSL_RECORD = re.compile(r'^[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^ ]+:\d+\] ', re.M)
 
 
 def _main(*args, cwd=REPO):
@@ -23,13 +34,17 @@ def _main(*args, cwd=REPO):
                         capture_output=True, text=True, timeout=600)
 
 
+def _baseline_args(data_dir, workdir):
+  return ('--config=configs/baseline.py:small', f'--workdir={workdir}',
+          f'--config.data.data_dir={data_dir}', '--config.data.seed=11',
+          '--config.data.num_identities=10', '--config.data.resolution=48')
+
+
 @pytest.fixture(scope='module')
 def baseline_run(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('main')
   data_dir, workdir = tmp / 'data', tmp / 'work'
-  proc = _main('--config=configs/baseline.py:small', f'--workdir={workdir}',
-               f'--config.data.data_dir={data_dir}', '--config.data.seed=11',
-               '--config.data.num_identities=10', '--config.data.resolution=48')
+  proc = _main(*_baseline_args(data_dir, workdir))
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc, data_dir, workdir
 
@@ -83,18 +98,57 @@ def test_unknown_dataset_names_the_config_key(tmp_path):
   assert not (tmp_path / 'work').exists()
 
 
-def test_eigen_convolution_flag_is_added_once_and_never_over_a_user_choice(monkeypatch):
-  from hfr_jax import xla_flags
-  monkeypatch.setattr(xla_flags.importlib.metadata, 'version', lambda name: '0.10.2')
-  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
-  assert xla_flags.prefer_eigen_convolutions()
-  assert os.environ['XLA_FLAGS'] == ('--xla_force_host_platform_device_count=2 '
-                                     + xla_flags.EIGEN_CONVOLUTIONS)
-  assert not xla_flags.prefer_eigen_convolutions()       # already there
-  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_experimental_ynn_fusion_type=default')
-  assert not xla_flags.prefer_eigen_convolutions()       # the user's own choice stays
-  assert os.environ['XLA_FLAGS'] == '--xla_cpu_experimental_ynn_fusion_type=default'
-  monkeypatch.setattr(xla_flags.importlib.metadata, 'version', lambda name: '0.11.0')
-  monkeypatch.setenv('XLA_FLAGS', '')
-  assert not xla_flags.prefer_eigen_convolutions()       # unmeasured jaxlib: XLA might abort
-  assert os.environ['XLA_FLAGS'] == ''
+def test_a_default_run_prints_progress_then_the_table_and_the_report_path(baseline_run):
+  proc, _, workdir = baseline_run
+  assert not ABSL_RECORD.findall(proc.stderr), proc.stderr[-3000:]
+  assert 'Warning' not in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  results = json.loads((workdir / 'results.json').read_text())
+  out = proc.stdout.splitlines()
+  assert out[-1] == f'Report: {workdir}/report.md'
+  table = out[-2 - len(results['metrics']):-1]
+  assert table == format_table(results).splitlines()
+  assert all(line.startswith(('Downloading and preparing', 'Dataset synthetic_nir_vis'))
+             for line in out[:-2 - len(results['metrics'])])   # TFDS's two build lines
+
+
+def test_verbosity_1_brings_back_every_librarys_log_records(baseline_run, tmp_path):
+  _, data_dir, _ = baseline_run
+  proc = _main(*_baseline_args(data_dir, tmp_path / 'work'), '--verbosity=1')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  records = ABSL_RECORD.findall(proc.stderr)
+  assert len(records) > 20
+  assert 'xla_bridge.py' in proc.stderr and 'Using custom data configuration' in proc.stderr
+
+
+def test_results_table_gives_each_method_in_percent_and_the_gap_closed():
+  keys = ('rank1', 'rank5', 'vr_at_far_1e-2', 'vr_at_far_1e-3', 'eer')
+  metrics_ = {'raw_nir': dict(zip(keys, (0.25, 0.5, 0.125, 0.0625, 0.375))),
+              'fused': dict(zip(keys, (0.5, 0.75, 0.25, 0.125, 0.25)), num_probe=3),
+              'vis_to_vis': dict(zip(keys, (1.0, 1.0, 0.96875, 0.5, 0.0)))}
+  lines = format_table({'metrics': metrics_, 'gap_closed': 1 / 3}).splitlines()
+  assert lines[0].split()[:2] == ['method', '(%)'] and len(lines) == 5
+  for line, (name, m) in zip(lines[1:4], metrics_.items()):
+    cells = line.split()
+    assert cells[0] == name
+    np.testing.assert_allclose([float(c) for c in cells[1:]], [100 * m[k] for k in keys],
+                               atol=0.005)
+  assert lines[4].endswith(': 33.3 %')
+  assert len(format_table({'metrics': metrics_}).splitlines()) == 4   # no gap_closed: no line
+  assert 'undefined' in format_table({'metrics': metrics_, 'gap_closed': math.nan})
+
+
+def test_rendering_workers_are_spawned_and_draw_the_serial_bytes(tiny_builder, tmp_path):
+  """main builds its dataset after JAX has started: forking then copies JAX's threads."""
+  jax.devices()   # a started backend: JAX now warns at every os.fork()
+  config = snv.make_config(**TINY, num_workers=2)
+  builder = tfds.builder('synthetic_nir_vis', config=config, data_dir=str(tmp_path))
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    builder.download_and_prepare()
+  assert not [w for w in caught if 'fork' in str(w.message)]
+  files = sorted(p.name for p in (tmp_path / 'synthetic_nir_vis').glob('*/*/*.array_record*'))
+  assert len(files) == 4
+  for name in files:
+    ours = next((tmp_path / 'synthetic_nir_vis').glob(f'*/*/{name}')).read_bytes()
+    serial = next(iter(tiny_builder.data_path.glob(name))).read_bytes()   # num_workers=1
+    assert ours == serial
