@@ -7,10 +7,18 @@ bench/lightcnn.py measured the LightCNN train step 0.7x -> 1.35x of torch,
 bench/pcfh_step.py the PCFH step 18.9 s -> 9.6 s. Only the CPU backend reads
 the flag. XLA aborts on flags it does not know, so it is only added for the
 jaxlib versions it was measured on, and never over a user's own choice.
+`import hfr_jax` sets it, so a notebook that imports any of our modules gets
+it too. XLA reads XLA_FLAGS once, when JAX starts its backend: imported after
+that, the flag only reaches processes started later. To keep YNNPACK's
+convolutions, set XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=+individual_convolution
+before Python starts (`=default` is not a value XLA accepts).
 """
 
 import importlib.metadata
 import os
+import sys
+
+from absl import logging
 
 EIGEN_CONVOLUTIONS = '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'
 _MEASURED_ON = ('0.10.',)
@@ -26,4 +34,15 @@ def prefer_eigen_convolutions() -> bool:
   if not version.startswith(_MEASURED_ON) or 'ynn_fusion_type' in flags:
     return False
   os.environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONVOLUTIONS}'.strip()
+  if jax_backend_started():
+    logging.debug('JAX had started its backend: convolutions in this process keep YNNPACK; '
+                  '%s reaches only processes started from now on', EIGEN_CONVOLUTIONS)
   return True
+
+
+def jax_backend_started() -> bool:
+  """True once JAX has created its backends (and so has read XLA_FLAGS)."""
+  # Not imported here: while nobody has imported JAX, its backend cannot have started.
+  xla_bridge = sys.modules.get('jax._src.xla_bridge')
+  started = getattr(xla_bridge, 'backends_are_initialized', None)
+  return bool(started and started())
