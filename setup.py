@@ -12,27 +12,31 @@ setup(
     packages=find_packages(include=['hfr_jax', 'hfr_jax.*', 'tfds_builders', 'tfds_builders.*']),
     package_data={'tfds_builders': ['*/README.md', '*/CITATIONS.bib', '*/TAGS.txt',
                                     '*/checksums.tsv']},
+    # The releases `make test` passed with, up to the next release that may break them: the
+    # next minor for 0.x packages (their minors change APIs), the next major otherwise.
+    # README "Upgrading dependencies" says how to move a bound.
     install_requires=[
-        'jax',
-        'flax',
-        'optax',
-        'orbax-checkpoint',
-        'tensorflow-datasets',
-        'importlib_resources',   # tensorflow-datasets needs it when TensorFlow is absent
-        'array-record',
-        'grain',
-        'dm-pix',
-        'numpy',
-        'scipy',
-        'ml-collections',
-        'absl-py',
-        'tensorboardX',
-        'matplotlib',
-        'Pillow',
+        'jax>=0.10.2,<0.11',   # hfr_jax/xla_flags.py measured jaxlib 0.10
+        'flax>=0.12.8,<0.13',
+        'optax>=0.2.8,<0.3',
+        'orbax-checkpoint>=0.12.8,<0.13',
+        'tensorflow-datasets>=4.9.10,<5',
+        'importlib_resources>=7.1.0,<8',   # tensorflow-datasets needs it when TensorFlow is absent
+        'array-record>=0.8.6,<0.9',
+        'grain>=0.2.18,<0.3',
+        'dm-pix>=0.4.5,<0.5',
+        'numpy>=2.4.6,<3',
+        'scipy>=1.17.1,<2',
+        'ml-collections>=1.1.0,<2',
+        'absl-py>=2.5.1,<3',
+        'tensorboardX>=2.6.5,<3',
+        'matplotlib>=3.11.2,<4',
+        'Pillow>=13.0.0,<14',
     ],
     extras_require={
         # torch runs the LightCNN conversion tests (the CPU build on disk).
-        'test': ['pytest', 'pytest-xdist', 'scikit-learn', 'torch==2.13.0'],
+        'test': ['pytest>=9.2.0,<10', 'pytest-xdist>=3.8.0,<4', 'scikit-learn>=1.9.1,<2',
+                 'torch==2.13.0'],
         # dlib's 68-point predictor; face-recognition-models imports pkg_resources.
         'landmarks': ['dlib-bin', 'face-recognition-models', 'setuptools<82'],
         # The CPU build on disk; a bare `torch` pulls a multi-GB CUDA build.
