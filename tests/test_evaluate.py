@@ -1,0 +1,187 @@
+"""The evaluator: results.json arithmetic (fused, gap_closed), generation scores of an identity
+generator, the masked loop at any batch size, and the validation protocol."""
+
+import json
+import math
+
+from flax import nnx
+import numpy as np
+import pytest
+from sklearn import metrics as sk_metrics
+
+from hfr_jax import evaluate
+from hfr_jax import input_pipeline
+from hfr_jax import metrics
+from hfr_jax.models import lightcnn
+
+NUM_IDS = 10
+
+
+def rank1(scores, probe_ids, gallery_ids):
+  """One gallery image per identity: rank-1 is the share of probes whose top score is theirs."""
+  return float(np.mean(np.asarray(gallery_ids)[np.argmax(scores, axis=1)] == probe_ids))
+
+
+def noisy_scores(rng, probe_ids, gallery_ids, signal):
+  """Cosine-like scores: noise plus `signal` on the genuine pairs."""
+  genuine = probe_ids[:, None] == gallery_ids[None, :]
+  return rng.normal(size=genuine.shape) + signal * genuine
+
+
+def synthetic_curves(seed, signal_raw, signal_gen, signal_vis):
+  rng = np.random.default_rng(seed)
+  gallery_ids = rng.permutation(NUM_IDS)
+  probe_ids = rng.integers(0, NUM_IDS, 60)
+  vis_ids = rng.integers(0, NUM_IDS, 40)
+  raw = noisy_scores(rng, probe_ids, gallery_ids, signal_raw)
+  gen = noisy_scores(rng, probe_ids, gallery_ids, signal_gen)
+  vis = noisy_scores(rng, vis_ids, gallery_ids, signal_vis)
+  return {'raw_nir': (raw, probe_ids, gallery_ids), 'gen': (gen, probe_ids, gallery_ids),
+          'fused': ((raw + gen) / 2, probe_ids, gallery_ids),
+          'vis_to_vis': (vis, vis_ids, gallery_ids)}
+
+
+def report(tmp_path, curves):
+  evaluate.write_report(str(tmp_path), curves, title='synthetic', config={'seed': 0},
+                        dataset={'name': 'synthetic', 'config': 'none'},
+                        gap=('raw_nir', 'fused'))
+  return (json.loads((tmp_path / 'results.json').read_text()),
+          (tmp_path / 'report.md').read_text())
+
+
+def test_results_json_stores_the_fused_metrics_and_the_gap_closed(tmp_path):
+  curves = synthetic_curves(0, signal_raw=0.8, signal_gen=1.5, signal_vis=4.0)
+  results, text = report(tmp_path, curves)
+  raw, gen, _, vis = (curves[k] for k in ('raw_nir', 'gen', 'fused', 'vis_to_vis'))
+  probe_ids, gallery_ids = raw[1], raw[2]
+  fused_scores = (raw[0] + gen[0]) / 2
+  # Fused: the metrics of the mean of the stored raw and generated scores.
+  want = metrics.summary(fused_scores, probe_ids, gallery_ids)
+  assert results['fused'] == pytest.approx(want, rel=1e-12)
+  assert results['metrics']['fused'] == results['fused']
+  # ...and against references outside hfr_jax.metrics: rank-1 by argmax, VR@FAR=1% by sklearn.
+  r1 = {k: rank1(*curves[k]) for k in ('raw_nir', 'gen', 'vis_to_vis')}
+  r1['fused'] = rank1(fused_scores, probe_ids, gallery_ids)
+  for k, v in r1.items():
+    assert results[k]['rank1'] == pytest.approx(v, abs=1e-12), k
+  fpr, tpr, _ = sk_metrics.roc_curve((probe_ids[:, None] == gallery_ids).ravel(),
+                                     fused_scores.ravel(), drop_intermediate=False)
+  assert results['fused']['vr_at_far_1e-2'] == pytest.approx(tpr[fpr <= 1e-2].max())
+  # The scores were chosen so that the gap exists and fusion closes part of it.
+  assert r1['raw_nir'] < r1['fused'] < r1['vis_to_vis']
+  gap = (r1['fused'] - r1['raw_nir']) / (r1['vis_to_vis'] - r1['raw_nir'])
+  assert results['gap_closed'] == pytest.approx(gap, abs=1e-12)
+  assert results['num_probe'] == 60 and results['num_gallery'] == NUM_IDS
+  assert results['counts']['vis_to_vis'] == {'num_probe': 40, 'num_gallery': NUM_IDS}
+  # report.md: the table row of each method and the gap line, in percent.
+  assert f"| fused | 60 x {NUM_IDS} | {100 * r1['fused']:.2f} |" in text
+  assert f'**Gap closed** by fused: {100 * gap:.1f} % of the rank-1 gap' in text
+  assert f"between raw_nir ({100 * r1['raw_nir']:.2f} %)" in text
+  assert f"vis_to_vis ({100 * r1['vis_to_vis']:.2f} %" in text
+
+
+def test_gap_closed_is_nan_without_a_gap(tmp_path):
+  # VIS->VIS no better than raw NIR->VIS: nothing to close.
+  curves = synthetic_curves(1, signal_raw=3.0, signal_gen=1.0, signal_vis=0.0)
+  assert rank1(*curves['vis_to_vis']) <= rank1(*curves['raw_nir'])
+  results, text = report(tmp_path, curves)
+  assert math.isnan(results['gap_closed'])
+  assert '**Gap closed** by fused: nan %' in text
+  # Equal rank-1 is no gap either (no division by zero).
+  same = dict(curves, vis_to_vis=curves['raw_nir'])
+  assert math.isnan(evaluate.gap_closed({k: metrics.summary(*c) for k, c in same.items()}))
+
+
+class Identity(nnx.Module):
+  """A generator that returns its input: generated VIS = the NIR probe itself."""
+
+  def __call__(self, images, landmarks):
+    return images
+
+
+@pytest.fixture(scope='module')
+def recognizer():
+  model = lightcnn.create('9', num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(0))
+  model.eval()
+  return model
+
+
+def test_identity_generator_scores_equal_the_raw_scores(tiny_builder, recognizer):
+  curves = evaluate.generation_curves(Identity(), recognizer, tiny_builder, batch_size=8)
+  assert set(curves) == {'raw_nir', 'generated', 'fused', 'vis_to_vis'}
+  raw, gen, fused = curves['raw_nir'], curves['generated'], curves['fused']
+  np.testing.assert_array_equal(gen[0], raw[0])
+  np.testing.assert_array_equal(fused[0], raw[0])
+  for c in (gen, fused):
+    np.testing.assert_array_equal(c[1], raw[1])
+    np.testing.assert_array_equal(c[2], raw[2])
+  # The same recognizer through the plain feature evaluator: raw NIR->VIS and VIS->VIS.
+  plain = evaluate.feature_curves(evaluate.recognizer_fn(recognizer), tiny_builder,
+                                  batch_size=8)
+  for got, want in ((raw, plain['nir_to_vis']), (curves['vis_to_vis'], plain['vis_to_vis'])):
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[2], want[2])
+  # Shapes follow the protocol: TINY has 4 test identities, 2 NIR and 2 more VIS each.
+  assert raw[0].shape == (8, 4) and curves['vis_to_vis'][0].shape == (8, 4)
+
+
+def read_directly(builder, split, records):
+  """Images, landmarks, identities of `records`, one at a time from the TFDS source."""
+  source, _ = input_pipeline.open_split(builder, split)
+  rows = [source[int(r)] for r in records]
+  return (np.stack([input_pipeline.decode_png(r['image']) for r in rows]),
+          np.stack([np.asarray(r['landmarks'], np.float32) for r in rows]),
+          np.array([r['identity'] for r in rows]))
+
+
+@pytest.mark.parametrize('split,modality', [('train', None), ('train', input_pipeline.VIS),
+                                            ('probe', None)])
+def test_split_outputs_are_the_records_in_order_at_any_batch_size(tiny_builder, recognizer,
+                                                                  split, modality):
+  _, index = input_pipeline.open_split(tiny_builder, split)
+  records = (np.arange(len(index.identity)) if modality is None
+             else np.flatnonzero(index.modality == modality))
+  want = read_directly(tiny_builder, split, records)
+  embed = evaluate.recognizer_fn(recognizer)
+  fn = lambda b: (b['image'], b['landmarks'], embed(b))
+  outputs = {}
+  for batch_size in (3, 1000):   # padded last batches of 3, and one mostly padded batch
+    (images, landmarks, feats), ids = evaluate.split_outputs(
+        fn, tiny_builder, split, modality=modality, batch_size=batch_size)
+    np.testing.assert_array_equal(images, want[0])
+    np.testing.assert_array_equal(landmarks, want[1])
+    np.testing.assert_array_equal(ids, want[2])
+    outputs[batch_size] = feats
+  assert outputs[3].shape == (len(records), 256)
+  np.testing.assert_allclose(outputs[3], outputs[1000], rtol=1e-5, atol=1e-6)
+
+
+def test_validation_protocol_uses_only_the_held_out_training_identities(tiny_builder):
+  _, index = input_pipeline.open_split(tiny_builder, 'train')
+  held_out = input_pipeline.validation_identities(index, 2)
+  protocol = evaluate.Protocol.validation(tiny_builder, held_out)
+  assert (protocol.probe_split, protocol.gallery_split, protocol.vis_split) == ('train',) * 3
+  # The train split record by record, straight from the source.
+  source, _ = input_pipeline.open_split(tiny_builder, 'train')
+  meta = [(int(source[i]['identity']), int(source[i]['modality'])) for i in range(len(source))]
+  of = lambda records: [meta[r] for r in records]
+  held = set(int(i) for i in held_out)
+  # The last two of the four training identities (TINY: 8 identities, half for training).
+  assert held == {2, 3} and {i for i, _ in meta} == {0, 1, 2, 3}
+  # Gallery: exactly one VIS image per held-out identity.
+  gallery = of(protocol.gallery_records)
+  assert sorted(i for i, _ in gallery) == sorted(held)
+  assert all(m == input_pipeline.VIS for _, m in gallery)
+  # Probes: every NIR image of those identities and nothing else.
+  want_nir = {r for r, (i, m) in enumerate(meta) if i in held and m == input_pipeline.NIR}
+  assert sorted(protocol.probe_records) == sorted(want_nir)
+  assert len(want_nir) == 2 * 2
+  # VIS probes: the other VIS images of those identities.
+  want_vis = {r for r, (i, m) in enumerate(meta) if i in held and m == input_pipeline.VIS}
+  assert set(protocol.vis_records) == want_vis - set(protocol.gallery_records)
+  assert len(protocol.vis_records) == 2 * (3 - 1)
+  # No record of a training identity outside the held-out ones.
+  everything = protocol.gallery_records + protocol.probe_records + protocol.vis_records
+  assert {meta[r][0] for r in everything} == held
+  assert len(set(everything)) == len(everything)
