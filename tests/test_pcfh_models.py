@@ -36,36 +36,60 @@ def test_paper_scale_shapes_with_eval_shape(resolution):
   assert score.shape == (8, side, side, 1)
 
 
-def test_outside_the_patches_ga_is_its_global_path():
+def _patch_neighbourhood(r, name):
+  """A patch's box on the face, grown by the 7x7 RGB head's reach (3 px)."""
+  sizes = patches_lib.patch_sizes(r)
+  top, left = np.asarray(patches_lib.patch_offsets(jnp.asarray(face_landmarks(r)), (r, r),
+                                                   sizes)[name])
+  h, w = sizes[name]
+  box = np.zeros((r, r), bool)
+  box[max(top - 3, 0):top + h + 3, max(left - 3, 0):left + w + 3] = True
+  return box
+
+
+def test_each_eye_has_its_own_path():
+  ga = pcfh.MultiPathGenerator(1, 3, resolution=48, width=8, num_res=1, local_num_res=1,
+                               rngs=nnx.Rngs(0))
+  assert set(ga.local_paths) == set(patches_lib.PATCHES)
+  left, right = (ga.local_paths[n].stem.conv.kernel for n in ('left_eye', 'right_eye'))
+  assert left is not right
+  assert not np.allclose(left[...], right[...])
+
+
+@pytest.mark.parametrize('name', patches_lib.PATCHES)
+def test_a_local_path_changes_ga_only_around_its_own_patch(name):
+  # TP-GAN's max-out: outside its patch a local path has no say, so perturbing
+  # one path (a left eye shared with the right eye would fail this) moves GA's
+  # output near that patch and nowhere else.
   r = 48
   ga = pcfh.MultiPathGenerator(1, 3, resolution=r, width=8, num_res=1, local_num_res=1,
                                rngs=nnx.Rngs(0))
   x = jax.random.uniform(jax.random.key(1), (2, r, r, 1), minval=-1, maxval=1)
   lm = jnp.broadcast_to(face_landmarks(r), (2, 68, 2))
   before = ga(x, lm)
-  # Change only the local paths' weights.
-  for path in ga.local_paths.values():
-    state = nnx.state(path, nnx.Param)
-    nnx.update(path, jax.tree.map(lambda p: p + 0.5, state))
-  after = ga(x, lm)
-  changed = np.abs(np.asarray(after - before)).max(axis=(0, 3)) > 1e-6
-  # The union of patch boxes, grown by the 7x7 head's reach (3 px).
-  boxes = np.zeros((r, r), bool)
-  sizes = patches_lib.patch_sizes(r)
-  offsets = patches_lib.patch_offsets(jnp.asarray(face_landmarks(r)), (r, r), sizes)
-  for name, (h, w) in sizes.items():
-    top, left = np.asarray(offsets[name])
-    boxes[max(top - 3, 0):top + h + 3, max(left - 3, 0):left + w + 3] = True
-  assert changed.any(), 'local paths had no effect at all'
-  assert not changed[~boxes].any(), 'local paths changed pixels outside their patches'
+  path = ga.local_paths[name]
+  nnx.update(path, jax.tree.map(lambda p: p + 0.5, nnx.state(path, nnx.Param)))
+  changed = np.abs(np.asarray(ga(x, lm) - before)).max(axis=(0, 3)) > 1e-6
+  own = _patch_neighbourhood(r, name)
+  others = np.any([_patch_neighbourhood(r, n) for n in patches_lib.PATCHES if n != name], 0)
+  assert (others & ~own).any(), 'the other patches must lie partly outside this one'
+  assert changed[own].any(), f'the {name} path had no effect in its own patch'
+  assert not changed[~own].any(), f'the {name} path changed pixels outside its patch'
 
 
-def test_attention_is_a_map_in_unit_interval():
+def test_attention_responds_to_the_warped_vis_image_and_learns():
+  # Att must read the warp (to tell where it is trustworthy), not the NIR alone,
+  # and every parameter must receive gradient from a loss on the map.
   a = pcfh.AttentionModule(4, width=4, num_res=1, rngs=nnx.Rngs(0))
-  x = 10 * jax.random.normal(jax.random.key(0), (2, 16, 16, 1))
-  y = 10 * jax.random.normal(jax.random.key(1), (2, 16, 16, 3))
-  att = np.asarray(a(x, y))
-  assert att.shape == (2, 16, 16, 1) and att.min() >= 0 and att.max() <= 1
+  keys = jax.random.split(jax.random.key(0), 4)
+  nir = jax.random.uniform(keys[0], (2, 16, 16, 1), minval=-1, maxval=1)
+  vis_a, vis_b = (jax.random.uniform(k, (2, 16, 16, 3), minval=-1, maxval=1) for k in keys[1:3])
+  diff = np.abs(np.asarray(a(nir, vis_a) - a(nir, vis_b)))
+  assert (diff.reshape(2, -1).max(axis=1) > 1e-3).all(), 'Att ignores the warped VIS image'
+  cot = jax.random.normal(keys[3], (2, 16, 16, 1))
+  grads = nnx.grad(lambda m: jnp.sum(m(nir, vis_a) * cot))(a)
+  for path, g in jax.tree_util.tree_leaves_with_path(nnx.state(grads, nnx.Param)):
+    assert np.abs(np.asarray(g)).max() > 0, f'no gradient reaches {jax.tree_util.keystr(path)}'
 
 
 def test_spectral_norm_power_iteration_finds_the_largest_singular_value():

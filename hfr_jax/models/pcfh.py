@@ -1,11 +1,13 @@
 """PCFH's generators and attention module (Yu et al., IJCAI 2019, Sec. 3.2-3.3).
 
 * `MultiPathGenerator` (GA, NIR -> VIS): a global encoder-decoder on the whole
-  face and three local encoder-decoders on the eyes (both eyes share one
-  path), nose and mouth patches, cropped around the landmarks with the
-  paper's patch sizes (`hfr_jax.ops.patches`). Local feature maps are pasted
-  back and fused with the global path's by element-wise max (max-out, as in
-  TP-GAN, Huang et al. 2017); one convolution turns the fused map into RGB.
+  face and four local encoder-decoders, one each for the left eye, right eye,
+  nose and mouth patches, cropped around the landmarks with the paper's patch
+  sizes (`hfr_jax.ops.patches`). PCFH (Sec. 3.2) follows TP-GAN (Huang et
+  al. 2017), which gives each of these four patches its own pathway, so the
+  two eyes do not share weights. Local feature maps are pasted back and fused
+  with the global path's by element-wise max (max-out, as in TP-GAN); one
+  convolution turns the fused map into RGB.
 * `Generator` (GB, VIS -> NIR): the global path alone, for the cycle term.
 * `AttentionModule` (A): Att in [0, 1] per pixel from the NIR input and the
   warped VIS image, so it can tell where the warp is trustworthy; A(x) = Att * x.
@@ -106,11 +108,8 @@ class Generator(nnx.Module):
     return jnp.tanh(self.head(self.body(x)))
 
 
-LOCAL_PATHS = {'left_eye': 'eyes', 'right_eye': 'eyes', 'nose': 'nose', 'mouth': 'mouth'}
-
-
 class MultiPathGenerator(nnx.Module):
-  """GA: global path + eyes/nose/mouth paths, max-out fused, tanh RGB head."""
+  """GA: global path + one path per patch (`patches.PATCHES`), max-out fused, tanh head."""
 
   def __init__(self, cin: int = 1, cout: int = 3, *, resolution: int, width: int = 64,
                num_down: int = 2, num_res: int = 9, local_width: int | None = None,
@@ -125,7 +124,7 @@ class MultiPathGenerator(nnx.Module):
     self.local_paths = nnx.Dict({
         name: EncoderDecoder(cin, local_width, num_down=local_num_down,
                              num_res=local_num_res, **kw)
-        for name in sorted(set(LOCAL_PATHS.values()))})
+        for name in patches_lib.PATCHES})
     self.local_proj = (nnx.Conv(local_width, width, (1, 1), **kw)
                        if local_width != width else None)
     self.head = nnx.Conv(width, cout, (7, 7), padding='SAME', **kw)
@@ -139,8 +138,8 @@ class MultiPathGenerator(nnx.Module):
     crops, offsets = jax.vmap(patches_lib.crop_patches, in_axes=(0, 0, None))(
         x, landmarks, dict(self.patch_sizes))
     local = {}
-    for name, path in LOCAL_PATHS.items():
-      y = self.local_paths[path](crops[name])
+    for name in patches_lib.PATCHES:
+      y = self.local_paths[name](crops[name])
       local[name] = self.local_proj(y) if self.local_proj is not None else y
     fused = jax.vmap(patches_lib.max_out_fuse)(features, local, offsets)
     return jnp.tanh(self.head(fused))
