@@ -243,11 +243,15 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   }
   headline = ''
   if gap is not None:
-    payload['gap_closed'] = gap_closed(results, gap[1], gap[0])
-    headline = (f"\n**Gap closed** by {gap[1]}: {100 * payload['gap_closed']:.1f} % of the "
-                f"rank-1 gap between {gap[0]} ({_fmt(results[gap[0]]['rank1'])} %) and "
-                f"vis_to_vis ({_fmt(results['vis_to_vis']['rank1'])} %, the same recognizer "
-                f"on VIS probes), (fused - raw) / (vis_to_vis - raw).\n")
+    closed = gap_closed(results, gap[1], gap[0])
+    # null, not NaN, when there is no gap: NaN is not JSON.
+    payload['gap_closed'] = None if np.isnan(closed) else closed
+    share = ('no gap to close' if payload['gap_closed'] is None else
+             f'{100 * closed:.1f} % of the rank-1 gap')
+    headline = (f"\n**Gap closed** by {gap[1]}: {share} between {gap[0]} "
+                f"({_fmt(results[gap[0]]['rank1'])} %) and vis_to_vis "
+                f"({_fmt(results['vis_to_vis']['rank1'])} %, the same recognizer on VIS "
+                f"probes), (fused - raw) / (vis_to_vis - raw).\n")
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
   for name in ('roc.png', 'cmc.png'):
@@ -276,7 +280,8 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 
 Commit `{payload['git_commit']}`, {payload['created']}.
 """
-  for name, text in (('results.json', json.dumps(payload, indent=2, default=str)),
+  for name, text in (('results.json', json.dumps(payload, indent=2, default=str,
+                                                   allow_nan=False)),
                      ('report.md', report)):
     tmp = os.path.join(workdir, 'tmp.' + name)
     with open(tmp, 'w') as f:

@@ -85,8 +85,8 @@ def test_gap_closed_is_nan_without_a_gap(tmp_path):
   curves = synthetic_curves(1, signal_raw=3.0, signal_gen=1.0, signal_vis=0.0)
   assert rank1(*curves['vis_to_vis']) <= rank1(*curves['raw_nir'])
   results, text = report(tmp_path, curves)
-  assert math.isnan(results['gap_closed'])
-  assert '**Gap closed** by fused: nan %' in text
+  assert results['gap_closed'] is None   # JSON null: NaN is not JSON
+  assert '**Gap closed** by fused: no gap to close' in text
   # Equal rank-1 is no gap either (no division by zero).
   same = dict(curves, vis_to_vis=curves['raw_nir'])
   assert math.isnan(evaluate.gap_closed({k: metrics.summary(*c) for k, c in same.items()}))
