@@ -1,0 +1,175 @@
+"""One PCFH step: each player descends its own loss and F never moves; LA reaches GA only
+without the stop-gradient; the generator's losses fall on a fixed batch."""
+
+import functools
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hfr_jax import evaluate
+from hfr_jax import gan_losses
+from hfr_jax import input_pipeline
+from hfr_jax.models import lightcnn
+from hfr_jax.ops import warp
+from hfr_jax.pcfh import mutual_information as mi_lib
+from hfr_jax.pcfh import train
+
+from test_pcfh_train import save_tiny_recognizer, tiny_config
+
+STEPS = 30
+KEY = jax.random.key(7)   # every step draws the same augmentation and MI shuffles: a fixed batch
+
+
+def fixed_batch(builder):
+  """Every training NIR image of the tiny set, each with a VIS image of its identity."""
+  images, landmarks, _ = evaluate.read_images(builder, 'train')
+  _, index = input_pipeline.open_split(builder, 'train')
+  nir, vis = index.records(input_pipeline.NIR), index.records(input_pipeline.VIS)
+  partner = [int(vis[index.identity[vis] == index.identity[r]][0]) for r in nir]
+  return {'nir_image': images[nir], 'nir_landmarks': landmarks[nir],
+          'vis_image': images[partner], 'vis_landmarks': landmarks[partner]}
+
+
+def step_inputs(trainer, batch, rng, config):
+  """The step's x and MI keys, built from (batch, rng) as make_train_step builds them."""
+  k_aug, k_mi = jax.random.split(rng)
+  x = train.augment_batch(k_aug, batch, config.train.max_shift)
+  x['warped_vis'] = jax.vmap(warp.idw_warp)(x['vis_image'], x['vis_landmarks'],
+                                            x['nir_landmarks'])
+  x['vis_features'] = jax.lax.stop_gradient(
+      train.identity_features(trainer.recognizer, x['vis_image'], x['vis_landmarks']))
+  return x, jax.random.split(k_mi, 4)
+
+
+def pure(state):
+  """nnx state (or a dict of them) -> nested dict of numpy arrays (key data for PRNG keys)."""
+  def leaf(a):
+    if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+      a = jax.random.key_data(a)
+    return np.array(a)
+  if isinstance(state, nnx.State):
+    state = nnx.to_pure_dict(state)
+  else:
+    state = {k: nnx.to_pure_dict(v) for k, v in state.items()}
+  return jax.tree.map(leaf, state)
+
+
+def trainer_for(config, recognizer_dir):
+  return train.Trainer(config, lightcnn.load_pretrained(str(recognizer_dir)), rngs=nnx.Rngs(0))
+
+
+@pytest.fixture(scope='module')
+def run(tiny_builder, tmp_path_factory):
+  """STEPS calls of the real jit'd step on one batch, from one initial trainer."""
+  rec_dir = tmp_path_factory.mktemp('pcfh_step') / 'recognizer'
+  save_tiny_recognizer(rec_dir)
+  config = tiny_config(tiny_builder.data_dir_root, rec_dir)
+  graphdef, state = nnx.split(trainer_for(config, rec_dir))
+  initial = jax.tree.map(jnp.copy, state)   # the step donates its input
+  step = train.make_train_step(config, graphdef)
+  batch = fixed_batch(tiny_builder)
+  losses, after_one = [], None
+  for i in range(STEPS):
+    state, metrics = step(state, batch, KEY)
+    losses.append({k: float(v) for k, v in metrics.items()})
+    if i == 0:
+      after_one = jax.tree.map(jnp.copy, state)
+  return dict(config=config, rec_dir=rec_dir, graphdef=graphdef, batch=batch,
+              initial=initial, after_one=after_one, final=state, losses=losses)
+
+
+def critics_gradients(config, trainer, batch, rng):
+  """DA's and NE's gradients of their own losses on the step's inputs.
+
+  DA: the hinge loss on IV vs GA(IN) (Eq. 1); NE: minus the DV bounds of
+  Eq. (10) on (GA(IN), IV) and (GA(IN), IN). GA(IN) is a constant to both.
+  """
+  x, keys = step_inputs(trainer, batch, rng, config)
+  fake = trainer.generators.ga(x['nir_image'], x['nir_landmarks'])
+  d = nnx.grad(lambda d: gan_losses.hinge_critic(d(x['vis_image']), d(fake)))(
+      trainer.discriminator)
+  small = lambda a: train.downsample(a, config.model.mi_resolution)
+
+  def ne_loss(ne):
+    a, _ = mi_lib.mi_lower_bound(ne.fake_vis, small(fake), small(x['vis_image']), keys[2])
+    b, _ = mi_lib.mi_lower_bound(ne.fake_nir, small(fake), small(x['nir_image']), keys[3])
+    return -(a + b)
+  return {'discriminator': d, 'mi': nnx.grad(ne_loss)(trainer.mi)}
+
+
+def param_dict(graphdef, state):
+  return pure(nnx.state(nnx.merge(graphdef, state), nnx.Param))
+
+
+def largest(tree):
+  return max(float(np.abs(a).max()) for a in jax.tree.leaves(tree))
+
+
+def test_the_generator_loss_reaches_only_the_generators_and_f_never_moves(run):
+  """After one step, each optimiser's first moment is (1 - beta1) times the gradient it
+  was given: DA's and NE's are exactly those of their own losses (no share of the
+  generator loss, which does depend on them through LAD and MIC); A's is non-zero
+  (Eq. 7, 8); F has no optimiser and keeps every variable."""
+  config, graphdef, t = run['config'], run['graphdef'], run['config'].train
+  own = pure(jax.jit(lambda s: critics_gradients(config, nnx.merge(graphdef, s), run['batch'],
+                                                 KEY))(run['initial']))
+  before, after = param_dict(graphdef, run['initial']), param_dict(graphdef, run['after_one'])
+  state = pure(run['after_one'])
+  moment = lambda opt: state[opt]['opt_state'][0]['mu']
+  for name, opt, lr in (('discriminator', 'opt_d', t.learning_rate_d),
+                        ('mi', 'opt_mi', t.learning_rate_mi)):
+    g = own[name]
+    close = functools.partial(np.testing.assert_allclose, rtol=1e-3,
+                              atol=1e-4 * largest(g), err_msg=name)
+    jax.tree.map(lambda m, g: close(m, (1 - t.beta1) * g), moment(opt), g)
+    # Adam's first step from zero moments: p - lr g / (|g| + eps) (bias-corrected mu = g,
+    # nu = g^2), applied to the player's own parameters.
+    want = jax.tree.map(lambda p, g: p - lr * g / (np.abs(g) + t.adam_eps), before[name], g)
+    jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-3 * lr,
+                                   err_msg=name), after[name], want)
+  # The generator optimiser's moments cover GA, GB and A only, and A's layers all got some.
+  assert set(moment('opt_g')) == {'ga', 'gb', 'attention'}
+  for leaf in jax.tree.leaves(moment('opt_g')['attention']):
+    assert np.abs(leaf).max() > 0
+  # F: every variable (weights, dropout RNG counters) exactly as before, after all steps.
+  initial = pure(run['initial'])
+  for when in ('after_one', 'final'):
+    jax.tree.map(np.testing.assert_array_equal, pure(run[when])['recognizer'],
+                 initial['recognizer'])
+
+
+@pytest.mark.parametrize('stop', [True, False])
+def test_attention_loss_reaches_ga_only_without_the_stop_gradient(run, stop):
+  """Eq. (7)'s LA trains A; its first term |A(GA(IN)) - IWarp| trains GA only when
+  config.loss.att_stop_gradient is off (the paper's literal reading)."""
+  config = run['config'].copy_and_resolve_references()
+  config.loss.update(att_stop_gradient=stop, lambda1=0.0, lambda2=0.0, lambda3=0.0)
+  config.use_mic = False   # LA needs neither F nor NE: a smaller program to compile
+
+  @jax.jit
+  def la_gradient(state):
+    trainer = nnx.merge(run['graphdef'], state)
+    x, keys = step_inputs(trainer, run['batch'], KEY, config)
+    la = lambda g: train.forward_losses(g, trainer, x, keys[:2], config)[1][0]['att']
+    return nnx.grad(la)(trainer.generators)
+
+  grads = pure(la_gradient(run['initial']))
+  assert largest(grads['attention']) > 0
+  if stop:
+    assert largest(grads['ga']) == 0.0
+  else:
+    assert largest(grads['ga']) > 0
+  assert largest(grads['gb']) == 0.0   # GB is not in LA either way
+
+
+def test_generator_losses_fall_on_a_fixed_batch(run):
+  """LID + LY + Lrec: mean of the last 3 of STEPS steps well below the first 3.
+
+  The adversarial term is left out: DA learns too, so LAD need not fall.
+  """
+  total = [sum(m[f'g_{k}'] for k in ('id', 'y', 'rec')) for m in run['losses']]
+  first, last = np.mean(total[:3]), np.mean(total[-3:])
+  assert last < 0.8 * first, total
