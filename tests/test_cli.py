@@ -7,6 +7,7 @@ import sys
 
 from configs import pcfh as pcfh_config
 from hfr_jax import cli
+from hfr_jax import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,8 +65,7 @@ def test_bad_flags_files_and_variants_end_in_one_line(tmp_path):
   assert line.endswith("ValueError: configs/baseline.py: unknown variant 'nope' (default, small)")
   line = _one_line(_run('hfr_jax.main', '--config=configs/baseline.py:small',
                         f'--workdir={tmp_path}', '--config.method=magic'))
-  assert line == ("hfr_jax.main: config.method='magic' is not one of "
-                  "['baseline', 'lightcnn', 'pcfh']")
+  assert line == f"hfr_jax.main: config.method='magic' is not one of {sorted(main.TRAINERS)}"
 
 
 def test_hallucinate_names_the_closest_flag():
