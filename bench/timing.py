@@ -24,8 +24,9 @@ def add_conv_flag(parser) -> None:
 
 
 def apply_conv_flag(args) -> None:
-  """Eigen convolutions unless --xla_default_convs; call before jax creates its CPU client."""
+  """Eigen convolutions unless --xla_default_convs; call before hfr_jax or jax is imported."""
+  if args.xla_default_convs:
+    os.environ['HFR_JAX_DEFAULT_CONVS'] = '1'   # hfr_jax.xla_flags.OPT_OUT
   from hfr_jax import xla_flags
-  if not args.xla_default_convs:
-    xla_flags.prefer_eigen_convolutions()
+  xla_flags.prefer_eigen_convolutions()
   print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")

@@ -22,6 +22,8 @@ from absl import logging
 
 EIGEN_CONVOLUTIONS = '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'
 _MEASURED_ON = ('0.10.',)
+# Set (to anything) to keep XLA's default CPU convolutions, e.g. to benchmark them.
+OPT_OUT = 'HFR_JAX_DEFAULT_CONVS'
 
 
 def prefer_eigen_convolutions() -> bool:
@@ -31,7 +33,8 @@ def prefer_eigen_convolutions() -> bool:
   except importlib.metadata.PackageNotFoundError:
     return False
   flags = os.environ.get('XLA_FLAGS', '')
-  if not version.startswith(_MEASURED_ON) or 'ynn_fusion_type' in flags:
+  if (not version.startswith(_MEASURED_ON) or 'ynn_fusion_type' in flags
+      or os.environ.get(OPT_OUT)):
     return False
   os.environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONVOLUTIONS}'.strip()
   if jax_backend_started():
