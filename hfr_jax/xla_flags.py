@@ -9,7 +9,7 @@ the flag. XLA aborts on flags it does not know, so it is only added for the
 jaxlib versions it was measured on, and never over a user's own choice.
 `import hfr_jax` sets it, so a notebook that imports any of our modules gets
 it too. XLA reads XLA_FLAGS once, when JAX starts its backend: imported after
-that, the flag only reaches processes started later. To keep YNNPACK's
+that, the flag only reaches processes started later, and it warns. To keep YNNPACK's
 convolutions, set XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=+individual_convolution
 before Python starts (`=default` is not a value XLA accepts).
 """
@@ -17,8 +17,7 @@ before Python starts (`=default` is not a value XLA accepts).
 import importlib.metadata
 import os
 import sys
-
-from absl import logging
+import warnings
 
 EIGEN_CONVOLUTIONS = '--xla_cpu_experimental_ynn_fusion_type=-individual_convolution'
 _MEASURED_ON = ('0.10.',)
@@ -38,8 +37,13 @@ def prefer_eigen_convolutions() -> bool:
     return False
   os.environ['XLA_FLAGS'] = f'{flags} {EIGEN_CONVOLUTIONS}'.strip()
   if jax_backend_started():
-    logging.debug('JAX had started its backend: convolutions in this process keep YNNPACK; '
-                  '%s reaches only processes started from now on', EIGEN_CONVOLUTIONS)
+    # A warning, not a log record: a notebook shows it, and nothing else would tell that
+    # every convolution in this kernel takes the slow path.
+    warnings.warn(
+        'hfr_jax was imported after JAX started its backend, which has read XLA_FLAGS: '
+        'convolutions in this process keep YNNPACK, slower on CPU. Import hfr_jax before '
+        f'running anything in JAX, or start Python with XLA_FLAGS={EIGEN_CONVOLUTIONS}',
+        RuntimeWarning, stacklevel=2)
   return True
 
 

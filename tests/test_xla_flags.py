@@ -40,17 +40,26 @@ def test_a_users_own_ynn_setting_stays():
   assert proc.stdout.strip() == mine
 
 
-def test_imported_after_jax_started_says_so_at_debug_level():
-  code = ('import jax; jax.devices()\n'
-          'from absl import logging; logging.set_verbosity(logging.{})\n'
-          'import hfr_jax\n')
-  debug = _python(code.format('DEBUG')).stderr
-  assert ('JAX had started its backend' in debug) == MEASURED
-  assert _python(code.format('INFO')).stderr == ''
+def test_imported_after_jax_started_warns_once_naming_the_fix():
+  # -W always: a second warning would print, not be folded into the first.
+  late = ('import warnings; warnings.simplefilter("always")\n'
+          'import jax; jax.devices()\n'
+          'import hfr_jax.models.lightcnn\n'
+          'from hfr_jax import xla_flags; xla_flags.prefer_eigen_convolutions()\n')
+  stderr = _python(late).stderr
+  assert stderr.count('RuntimeWarning') == int(MEASURED), stderr
+  if MEASURED:
+    assert 'imported after JAX started its backend' in stderr
+    assert f'XLA_FLAGS={xla_flags.EIGEN_CONVOLUTIONS}' in stderr
+  early = ('import warnings; warnings.simplefilter("always")\n'
+           'import hfr_jax.models.lightcnn\n'
+           'import jax; jax.devices()\n')
+  assert _python(early).stderr == ''
 
 
 def test_eigen_convolution_flag_is_added_once_and_never_over_a_user_choice(monkeypatch):
   monkeypatch.setattr(xla_flags.importlib.metadata, 'version', lambda name: '0.10.2')
+  monkeypatch.setattr(xla_flags, 'jax_backend_started', lambda: False)   # this process's JAX
   monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
   assert xla_flags.prefer_eigen_convolutions()
   assert os.environ['XLA_FLAGS'] == ('--xla_force_host_platform_device_count=2 '
