@@ -16,7 +16,10 @@ setup(
     # next minor for 0.x packages (their minors change APIs), the next major otherwise.
     # README "Upgrading dependencies" says how to move a bound.
     install_requires=[
-        'jax>=0.10.2,<0.11',   # hfr_jax/xla_flags.py measured jaxlib 0.10
+        'jax>=0.10.2,<0.11',
+        # jax 0.10.2 itself accepts jaxlib 0.10.1; the XLA flag and the bench figures are
+        # jaxlib 0.10.2's (hfr_jax/xla_flags.py).
+        'jaxlib>=0.10.2,<0.11',
         'flax>=0.12.8,<0.13',
         'optax>=0.2.8,<0.3',
         'orbax-checkpoint>=0.12.8,<0.13',
