@@ -1,1 +1,0 @@
-"""NULL: unsupervised NIR-VIS face recognition from unpaired images, and its k-means baseline."""
