@@ -51,8 +51,8 @@ class Protocol:
     _, index = input_pipeline.open_split(builder, 'train')
     vis, nir = index.records(input_pipeline.VIS), index.records(input_pipeline.NIR)
     gallery = [int(vis[index.identity[vis] == i][0]) for i in identities]
-    others = [int(r) for r in vis if index.identity[r] in set(identities) and r not in gallery]
-    probes = [int(r) for r in nir if index.identity[r] in set(identities)]
+    others = [int(r) for r in vis[np.isin(index.identity[vis], identities)] if r not in gallery]
+    probes = [int(r) for r in nir[np.isin(index.identity[nir], identities)]]
     return cls('train', 'train', 'train', tuple(probes), tuple(gallery), tuple(others))
 
 

@@ -252,9 +252,7 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
   step = ckpt.restore(_players(trainer, checkpointed), batches) or 0
   if step:
     print(f'{name}: resuming from the checkpoint at step {step}', file=sys.stderr, flush=True)
-  graphdef, state = nnx.split(trainer)
-  del graphdef
-  state = replicate(state, mesh)
+  state = replicate(nnx.state(trainer), mesh)
   logger = Logger(workdir, schedule.num_steps, every=schedule.log_every, name=name)
   last = schedule.num_steps if stop_at is None else min(stop_at, schedule.num_steps)
   try:
