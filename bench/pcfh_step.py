@@ -10,32 +10,22 @@ measured in the same run as the rate of a large float32 matmul (jnp.dot).
 Target: >= 35 %.
 """
 
-import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from timing import add_conv_flag, apply_conv_flag, median_time  # noqa: E402  (bench/timing.py)
+from timing import parse_step_args, step_parser, step_utilisation  # noqa: E402  (bench/timing.py)
 
 
 def main():
-  parser = argparse.ArgumentParser()
-  parser.add_argument('--variant', default='default')
-  parser.add_argument('--batch', type=int, default=8)
-  parser.add_argument('--repeats', type=int, default=5)
-  parser.add_argument('--matmul', type=int, default=2048, help='side of the peak matmul')
+  parser = step_parser('default')
   parser.add_argument('--recognizer_arch', default='29v2')
-  add_conv_flag(parser)
-  args = parser.parse_args()
-  print('python bench/pcfh_step.py ' + ' '.join(sys.argv[1:]))
-  apply_conv_flag(args)
+  args = parse_step_args(parser)
 
   from flax import nnx
   import jax
-  import jax.numpy as jnp
 
   from configs import pcfh as pcfh_config
   from hfr_jax import training
@@ -63,35 +53,10 @@ def main():
   batch = training.shard_batch(batch, mesh)
   step = train.make_train_step(config, graphdef)
 
-  t = time.perf_counter()
-  compiled = step.lower(state, batch, jax.random.key(0)).compile()
-  print(f'compile {time.perf_counter() - t:.1f} s')
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost['flops'])
-
-  holder = {'state': state}
-  def run_step():
-    holder['state'], metrics = compiled(holder['state'], batch, jax.random.key(1))
-    jax.block_until_ready(metrics)
-  step_time = median_time(run_step, args.repeats, warmup=1)
-
-  n = args.matmul
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-  matmul = jax.jit(jnp.dot)
-  mm_time = median_time(lambda: matmul(a, b).block_until_ready(), max(args.repeats, 10))
-  peak = 2 * n**3 / mm_time
-
-  achieved = flops / step_time
   print(f'config pcfh.py:{args.variant}  {r}x{r}  batch {args.batch}  '
         f'recognizer LightCNN-{args.recognizer_arch} 128x128')
-  print(f'step {step_time * 1e3:.1f} ms  ({args.batch / step_time:.2f} img/s)  '
-        f'{flops / 1e9:.1f} GFLOP/step (XLA cost analysis)')
-  print(f'achieved {achieved / 1e9:.1f} GFLOP/s; f32 matmul {n}x{n} peak '
-        f'{peak / 1e9:.1f} GFLOP/s')
-  mfu = achieved / peak
-  print(f'model-FLOP utilisation {mfu:.1%}  (target >= 35%: {"PASS" if mfu >= 0.35 else "FAIL"})')
+  step_utilisation(step, state, batch, repeats=args.repeats, matmul=args.matmul,
+                   images=args.batch)
 
 
 if __name__ == '__main__':

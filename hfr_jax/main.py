@@ -21,7 +21,9 @@ flags.mark_flags_as_required(['config', 'workdir'])
 # config.method -> module with train_and_evaluate(config, workdir).
 TRAINERS = {
     'baseline': 'hfr_jax.baseline',
+    'kmeans': 'hfr_jax.null.kmeans',
     'lightcnn': 'hfr_jax.recognizer.train',
+    'null': 'hfr_jax.null.train',
     'pcfh': 'hfr_jax.pcfh.train',
 }
 

@@ -3,16 +3,11 @@ export -> hallucinate round trip."""
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 
 from flax import nnx
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from configs import pcfh as pcfh_config
@@ -20,9 +15,8 @@ from hfr_jax.models import lightcnn
 from hfr_jax.pcfh import train
 
 from conftest import TINY
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from trainer_runs import EIGHT_DEVICES, ROOT, check_agreement, kill_and_resume_match_uninterrupted
+from trainer_runs import run_to_end
 
 def tiny_config(data_dir, recognizer_dir, steps=4, checkpoint_every=2):
   config = pcfh_config.get_config('demo')
@@ -50,36 +44,21 @@ def save_tiny_recognizer(directory):
                            input_size=32)
 
 
-def run(args, env_extra=None, **kw):
-  env = {**os.environ, 'PYTHONPATH': ROOT, **(env_extra or {})}
-  return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, **kw)
-
-
 _DEVICES_SCRIPT = textwrap.dedent('''
     import sys, json
     import jax, numpy as np
     from flax import nnx
     sys.path.insert(0, 'tests')
     from test_pcfh_train import tiny_config, save_tiny_recognizer
+    from trainer_runs import agreement, leaves, random_faces
     from hfr_jax import training
     from hfr_jax.models import lightcnn
     from hfr_jax.pcfh import train
-    from hfr_jax.ops import align
 
     assert jax.device_count() == 8, jax.devices()
-    def to_np(x):
-      if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-        x = jax.random.key_data(x)
-      return np.asarray(x)
     save_tiny_recognizer(sys.argv[1])
     config = tiny_config('/nonexistent', sys.argv[1])
-    rng = np.random.default_rng(0)
-    lm = np.asarray(align.mean_face(48))
-    batch = {'nir_image': rng.integers(0, 256, (8, 48, 48, 3), dtype=np.uint8),
-             'vis_image': rng.integers(0, 256, (8, 48, 48, 3), dtype=np.uint8),
-             'nir_landmarks': (lm + rng.normal(0, 1, (8, 68, 2))).astype(np.float32),
-             'vis_landmarks': (lm + rng.normal(0, 1, (8, 68, 2))).astype(np.float32)}
+    batch = random_faces(8, 48)
     results = {}
     for n in (1, 8):
       trainer = train.Trainer(config, lightcnn.load_pretrained(sys.argv[1]), rngs=nnx.Rngs(0))
@@ -89,44 +68,23 @@ _DEVICES_SCRIPT = textwrap.dedent('''
       step = train.make_train_step(config, graphdef)
       state, metrics = step(state, training.shard_batch(batch, mesh), jax.random.key(0))
       if n == 1:
-        initial = jax.tree.leaves(jax.tree.map(to_np, nnx.to_pure_dict(nnx.split(
+        initial = leaves(nnx.to_pure_dict(nnx.split(
             train.Trainer(config, lightcnn.load_pretrained(sys.argv[1]),
-                          rngs=nnx.Rngs(0)))[1])))
-      results[n] = jax.tree.map(to_np, nnx.to_pure_dict(state))
+                          rngs=nnx.Rngs(0)))[1]))
+      results[n] = leaves(nnx.to_pure_dict(state))
       step(state, training.shard_batch(batch, mesh), jax.random.key(1))   # same shapes again
       compiles = step._cache_size()
       assert compiles == 1, f'{n} devices: compiled {compiles} times'
-    a = jax.tree.leaves(results[1]); b = jax.tree.leaves(results[8])
-    # np.testing.assert_allclose(rtol=1e-5, atol=1e-6) as a ratio: <= 1 passes.
-    worst = max(float(np.max(np.abs(x - y) / (1e-6 + 1e-5 * np.abs(x)))) if x.size else 0.0
-                for x, y in zip(a, b) if x.dtype.kind == 'f')
-    changed = sum(int(np.any(x != y)) for x, y in zip(a, initial))
-    print(json.dumps({'leaves': len(a), 'worst': worst, 'changed': changed}))
+    print(agreement(results[1], results[8], initial))
 ''')
 
 
 def test_eight_devices_equal_one_device_and_compile_once(tmp_path):
-  proc = run(['-c', _DEVICES_SCRIPT, str(tmp_path / 'rec')],
-             {'XLA_FLAGS': '--xla_force_host_platform_device_count=8'})
-  out, _ = proc.communicate(timeout=900)
-  assert proc.returncode == 0, out[-3000:]
-  result = json.loads(out.strip().splitlines()[-1])
-  assert result['changed'] > result['leaves'] // 2, 'the step left most parameters unchanged'
+  out = run_to_end(['-c', _DEVICES_SCRIPT, str(tmp_path / 'rec')], EIGHT_DEVICES)
   # One step, batch split over 8 devices vs on one: every parameter, optimiser
   # moment and statistic agrees to rtol 1e-5, atol 1e-6 (a mis-sharded gradient
   # moves Adam's update by ~lr = 2e-4).
-  assert result['worst'] <= 1.0, result
-
-
-def _final_params(workdir):
-  with ocp.CheckpointManager(os.path.join(workdir, 'checkpoints')) as manager:
-    step = manager.latest_step()
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  return step, restored['state']
-
-
-def _main_args(config_flags, workdir):
-  return ['-m', 'hfr_jax.main', *config_flags, f'--workdir={workdir}']
+  check_agreement(out)
 
 
 def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp_path):
@@ -145,33 +103,8 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
         config.eval_data.seed = 4
         return config
   '''))
-  overrides = [f'--config={tmp_path / "tiny_pcfh.py"}']
-  cache = {'JAX_COMPILATION_CACHE_DIR': str(tmp_path / 'jax_cache'),
-           'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
-
-  whole = run(_main_args(overrides, tmp_path / 'whole'), cache)
-  out, _ = whole.communicate(timeout=900)
-  assert whole.returncode == 0, out[-3000:]
-
-  killed = run(_main_args(overrides, tmp_path / 'killed'), cache)
-  ckpt_dir = tmp_path / 'killed' / 'checkpoints'
-  deadline = time.time() + 600
-  while time.time() < deadline and not (ckpt_dir / '2').is_dir():
-    time.sleep(0.2)
-  assert (ckpt_dir / '2').is_dir(), 'no checkpoint at step 2 before the deadline'
-  killed.send_signal(signal.SIGKILL)
-  killed.communicate()
-  assert killed.returncode == -signal.SIGKILL
-
-  resumed = run(_main_args(overrides, tmp_path / 'killed'), cache)
-  out, _ = resumed.communicate(timeout=900)
-  assert resumed.returncode == 0, out[-3000:]
-  assert 'PCFH: resuming from the checkpoint at step 2' in out
-
-  step_a, a = _final_params(tmp_path / 'whole')
-  step_b, b = _final_params(tmp_path / 'killed')
-  assert step_a == step_b == 6
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
+  kill_and_resume_match_uninterrupted([f'--config={tmp_path / "tiny_pcfh.py"}'], tmp_path,
+                                      name='PCFH', steps=6)
 
   # The finished run reported and exported.
   results = json.loads((tmp_path / 'whole' / 'results.json').read_text())

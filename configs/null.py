@@ -1,0 +1,124 @@
+"""NULL (unsupervised NIR-VIS HFR from unpaired images) and its k-means baseline.
+
+python -m hfr_jax.main --config=configs/null.py --workdir=/tmp/null            # vae_gan, paper scale
+python -m hfr_jax.main --config=configs/null.py:demo --workdir=/tmp/null_demo  # CPU minutes
+python -m hfr_jax.main --config=configs/null.py:gan,demo --workdir=/tmp/gan    # a setting at demo scale
+
+The argument is a setting and/or a scale, comma-separated:
+  settings (the paper's Table 1 rows): base (deterministic codes, no GAN), vae (adds the KL
+    term and sampled codes), gan (adds the adversarial terms), vae_gan (both; the default),
+    kmeans (the clustering baseline, hfr_jax.null.kmeans);
+  scales: default (synthetic 360 identities at 144x144, 128x128 aligned crops), demo
+    (synthetic 200 identities at 64x64, small widths; 2 CPU cores, <= 15 minutes), casia
+    (CASIA NIR-VIS 2.0 View 2 fold 1), oulu (Oulu-CASIA NIR-VIS), cufsf (CUFSF sketches).
+`config.setting` can also be overridden: --config.setting=base.
+
+The paper states no resolution, widths or weights. Faces are aligned onto the
+mean shape (`hfr_jax.ops.align`) at 128x128 for paper scale; widths follow
+MUNIT (64, MLP 256); weights start from MUNIT's (gan 1, x 10, s 1, c 1) and
+UNIT's KL weight (0.01); see `loss` below.
+"""
+
+import ml_collections
+
+from hfr_jax import datasets
+
+SETTINGS = ('base', 'vae', 'gan', 'vae_gan', 'kmeans')
+SCALES = ('default', 'demo', 'casia', 'oulu', 'cufsf')
+# Real-data builders (tfds_builders/<name>), named here for when they exist.
+REAL_DATA = {
+    'casia': dict(name='casia_nir_vis2', config='fold1'),
+    'oulu': dict(name='oulu_casia_nir_vis', config=''),
+    'cufsf': dict(name='cufsf', config=''),
+}
+
+
+def parse(arg: str) -> tuple[str, str]:
+  """'gan,demo' -> ('gan', 'demo'); either part may be left out."""
+  setting, scale = 'vae_gan', 'default'
+  for part in filter(None, (p.strip() for p in arg.split(','))):
+    if part in SETTINGS:
+      setting = part
+    elif part in SCALES:
+      scale = part
+    else:
+      raise ValueError(f'configs/null.py: unknown variant {part!r} (settings: '
+                       f'{", ".join(SETTINGS)}; scales: {", ".join(SCALES)})')
+  return setting, scale
+
+
+def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
+  setting, scale = parse(arg)
+  config = ml_collections.ConfigDict()
+  config.method = 'kmeans' if setting == 'kmeans' else 'null'
+  config.setting = setting
+  config.seed = 0
+  config.data = datasets.synthetic_config('demo' if scale == 'demo' else 'default')
+  config.eval_data = None   # a config.data-like dict: cross-dataset evaluation
+
+  config.model = ml_collections.ConfigDict()
+  config.model.resolution = 128     # aligned crop side R (the paper gives none)
+  config.model.width = 64           # Ec stages w, 2w, 4w; the decoder mirrors them
+  config.model.style_width = 64     # Es: w, 2w, 4w
+  config.model.code_dim = 256       # c (Sec. 4.2)
+  config.model.style_dim = 32       # s (Sec. 4.2)
+  config.model.mlp_width = 256      # style -> AdaIN parameters (MUNIT)
+  config.model.pool_grid = 4        # multi-scale aggregation: each stage pooled to 4x4
+  # Stages the two domains share (UNIT's weight sharing): Ec's last ones with its FC, D's
+  # first ones with its input layer. 0 = two separate autoencoders.
+  config.model.shared_stages = 0
+  config.model.disc_width = 64      # multi-scale PatchGAN (MUNIT: 3 scales)
+  config.model.disc_num_down = 3
+  config.model.disc_num_scales = 3
+  config.model.spectral_norm = False   # MUNIT's LSGAN discriminators have none
+  config.model.dtype = 'float32'        # of the computation (parameters stay float32)
+
+  # Weights of the total loss (Sec. 3.3), MUNIT's / UNIT's names: gan_w for L_GAN,
+  # recon_x_w = lambda_x, recon_c_w = lambda_c, recon_s_w = lambda_s, recon_kl_w for the KL
+  # of c and s to N(0, I) (VAE settings; UNIT's 0.01).
+  config.loss = ml_collections.ConfigDict()
+  config.loss.gan_w = 1.0
+  config.loss.recon_x_w = 10.0
+  config.loss.recon_c_w = 1.0
+  config.loss.recon_s_w = 1.0
+  config.loss.recon_kl_w = 0.01
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 8
+  config.train.num_steps = 100_000
+  config.train.learning_rate_g = 1e-4   # MUNIT's Adam (beta1 0.5); the paper names none
+  config.train.learning_rate_d = 1e-4
+  config.train.beta1 = 0.5
+  config.train.beta2 = 0.999
+  config.train.adam_eps = 1e-8
+  config.train.flip = True              # random mirror of the aligned crops
+  config.train.log_every = 100
+  config.train.image_every = 1000
+  config.train.checkpoint_every = 2000
+  config.train.eval_every = 5000        # content-code rank-1 on held-out identities
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 32
+  # The last training identities, held out of training; NIR->VIS rank-1 of their content
+  # codes (every train.eval_every steps) picks the checkpoint that is evaluated.
+  config.eval.val_identities = 50
+
+  # The k-means baseline (hfr_jax.null.kmeans): aligned gray pixels at size x size.
+  config.kmeans = ml_collections.ConfigDict()
+  config.kmeans.size = 64
+  config.kmeans.num_iters = 100
+  config.kmeans.num_init = 4            # restarts; the lowest inertia is kept
+  config.kmeans.batch_size = 64
+
+  if scale in REAL_DATA:
+    config.data = ml_collections.ConfigDict({**REAL_DATA[scale], 'data_dir': None})
+  elif scale == 'demo':
+    # 32x32 crops (the set's 64x64 faces hold the inner face in ~30 pixels); a discriminator
+    # whose 2 scales see 16 and 8 pixel patches of them. ~0.1 s a step on 2 cores.
+    config.model.update(resolution=32, width=16, style_width=8, mlp_width=64, disc_width=32,
+                        disc_num_down=2, disc_num_scales=2)
+    config.train.update(num_steps=4000, learning_rate_g=3e-4, learning_rate_d=3e-4,
+                        log_every=100, image_every=500, checkpoint_every=500, eval_every=500)
+    config.eval.val_identities = 10
+    config.kmeans.size = 32
+  return config

@@ -1,0 +1,1 @@
+"""NULL: unsupervised NIR-VIS face recognition from unpaired images, and its k-means baseline."""
