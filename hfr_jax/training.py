@@ -165,6 +165,12 @@ class Logger:
     self._step, self._t = step, now
     return rate
 
+  def validation(self, step: int, values: dict):
+    """Prints one line of validation figures (a person watches these to pick a run)."""
+    shown = ' '.join(f'{k}={float(v):.4g}' for k, v in sorted(values.items()))
+    prefix = f'{self.name}: ' if self.name else ''
+    print(f'{prefix}validation at step {step}: {shown}', file=sys.stderr, flush=True)
+
   def close(self):
     self.writer.close()
 
@@ -277,7 +283,7 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
       if evaluate:
         values = validate(trainer)
         logger.scalars(step, {f'val/{k}': v for k, v in values.items()})
-        logging.info('%s validation at step %d: %s', name, step, values)
+        logger.validation(step, values)
         # A resumed run repeats steps after its checkpoint; their validation
         # was kept already (resumed training is deterministic).
         if keeper is not None and step not in keeper.manager.all_steps():

@@ -96,7 +96,7 @@ def run(workdir, schedule, validate, *, stop_at=None, preview=None):
   return trainer, last
 
 
-def test_checkpoint_validation_and_image_schedules_are_independent(tmp_path, saves):
+def test_checkpoint_validation_and_image_schedules_are_independent(tmp_path, saves, capsys):
   schedule = training.Schedule(num_steps=7, log_every=100, checkpoint_every=3, eval_every=2,
                                image_every=5)
   validate = Recorder({2: 0.1, 4: 0.9, 6: 0.3, 7: 0.5})
@@ -110,6 +110,10 @@ def test_checkpoint_validation_and_image_schedules_are_independent(tmp_path, sav
   assert last == 7
   # Validation every 2 steps and at the last, whatever the checkpoint schedule.
   assert [s for s, _ in validate.calls] == [2, 4, 6, 7]
+  # Each validation is one line a person reads, with the figure it returned.
+  shown = [l for l in capsys.readouterr().err.splitlines() if 'validation at' in l]
+  assert shown == [f'fake: validation at step {s}: score={v:.4g}'
+                   for s, v in ((2, 0.1), (4, 0.9), (6, 0.3), (7, 0.5))]
   assert previews == [5, 7]
   assert [s for d, s in saves if d == 'checkpoints'] == [3, 6, 7]
   assert [s for d, s in saves if d == 'best'] == [2, 4, 6, 7]
