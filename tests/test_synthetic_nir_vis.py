@@ -1,5 +1,8 @@
 """The synthetic NIR-VIS dataset: determinism, protocol shape, exact landmarks."""
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -120,6 +123,81 @@ def test_nir_and_vis_of_one_identity_are_not_aligned():
   _, vis = render.render(person, np.random.default_rng([0, 1, 2, 0]), 'vis', 144)
   iod = np.linalg.norm(vis[45] - vis[36])
   assert np.linalg.norm(nir - vis, axis=1).mean() > 0.05 * iod
+
+
+def _assert_scenes_equal(a, b):
+  """Field by field, the pose's too; arrays exactly."""
+  for field in dataclasses.fields(a):
+    x, y = getattr(a, field.name), getattr(b, field.name)
+    if dataclasses.is_dataclass(x):
+      _assert_scenes_equal(x, y)
+    elif isinstance(x, dict):
+      assert x == y, field.name
+    else:
+      np.testing.assert_array_equal(x, y, err_msg=field.name)
+
+
+@pytest.mark.parametrize('modality', ['nir', 'vis'])
+def test_render_is_its_scene_then_its_camera_on_one_generator(modality):
+  person = render.sample_identity(np.random.default_rng([2, 5]))
+  image, lm = render.render(person, np.random.default_rng([2, 5, 1, 0]), modality, 48)
+  rng = np.random.default_rng([2, 5, 1, 0])
+  scene = render.sample_scene(person, rng, modality, 48)
+  want, want_lm = render.render_scene(person, scene, modality, rng)
+  np.testing.assert_array_equal(image, want)
+  np.testing.assert_array_equal(lm, want_lm)
+  np.testing.assert_array_equal(lm, scene.landmarks.astype(np.float32))
+
+
+def _inside_jaw(lm, size):
+  mask = Image.new('L', (size, size), 0)
+  ImageDraw.Draw(mask).polygon([tuple(p) for p in lm[:17]], fill=1)
+  return np.asarray(mask, bool)
+
+
+def _edges(image, lm):
+  """Gradient magnitude of the luminance inside the jaw line, smoothed past sensor noise."""
+  gray = ndimage.gaussian_filter(image.astype(float).mean(-1), 1.0)
+  edges = np.hypot(ndimage.sobel(gray, 0), ndimage.sobel(gray, 1))
+  return edges[_inside_jaw(lm, image.shape[0])]
+
+
+def _shading(image, lm):
+  """Blurred luminance well inside the jaw line: the light's shading more than the marks."""
+  inside = ndimage.binary_erosion(_inside_jaw(lm, image.shape[0]), iterations=3)
+  return ndimage.gaussian_filter(image.astype(float).mean(-1), 2.0)[inside]
+
+
+def test_vis_twin_is_the_nir_scene_in_vis_spectrum_and_camera():
+  corr = lambda a, b: np.corrcoef(a, b)[0, 1]
+  for person_seed in range(4):
+    person = render.sample_identity(np.random.default_rng([0, person_seed]))
+    seed = [0, person_seed, 1, 2]
+    scene = render.sample_scene(person, np.random.default_rng(seed), render.NIR, 64)
+    kept = copy.deepcopy(scene)
+    nir, nir_lm = render.render(person, np.random.default_rng(seed), render.NIR, 64)
+    twin, twin_lm = render.render_scene(person, scene, render.VIS, np.random.default_rng(9))
+    # A seed replays its scene, and photographing it (either spectrum) leaves it unchanged.
+    _assert_scenes_equal(scene, kept)
+    _assert_scenes_equal(
+        render.sample_scene(person, np.random.default_rng(seed), render.NIR, 64), kept)
+    np.testing.assert_array_equal(twin_lm, nir_lm)
+    # The spectrum differs: gray NIR, colour twin.
+    assert np.all(nir[..., 0] == nir[..., 2])
+    assert np.abs(twin[..., 0].astype(int) - twin[..., 2]).mean() > 1
+    # The scene does not. Edges on the face: the twin's follow the NIR image's, the person's
+    # next VIS photo's do not. Light: the twin's shading follows the NIR image's more
+    # closely than the same twin's with the light swung to the other side.
+    edges = lambda image: _edges(image, nir_lm)
+    other, _ = render.render(person, np.random.default_rng([0, person_seed, 2, 0]),
+                             render.VIS, 64)
+    assert corr(edges(twin), edges(nir)) > corr(edges(other), edges(nir)) + 0.25
+    swung = dataclasses.replace(scene, light_azimuth=-np.copysign(1.0, scene.light_azimuth),
+                                light_elevation=0.3)
+    relit, relit_lm = render.render_scene(person, swung, render.VIS, np.random.default_rng(9))
+    np.testing.assert_array_equal(relit_lm, nir_lm)
+    shading = lambda image: _shading(image, nir_lm)
+    assert corr(shading(twin), shading(nir)) > corr(shading(relit), shading(nir)) + 0.1
 
 
 def test_bad_config_values_are_rejected():
