@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import io
 
 import numpy as np
 import pytest
@@ -22,17 +23,17 @@ def _read_all(builder, split):
 
 
 def test_same_seed_gives_same_bytes():
-  a = sb._render_example((5, 3, 'nir', 1, 64))
-  b = sb._render_example((5, 3, 'nir', 1, 64))
-  assert a[1]['image'] == b[1]['image']
+  a = sb._render_example((5, 3, 'nir', 1, 64, True))
+  b = sb._render_example((5, 3, 'nir', 1, 64, True))
+  assert a[1]['image'] == b[1]['image'] and a[1]['vis_twin'] == b[1]['vis_twin']
   np.testing.assert_array_equal(a[1]['landmarks'], b[1]['landmarks'])
 
 
 def test_new_seed_gives_new_identities():
   shapes = [render.sample_identity(np.random.default_rng([s, 0])) for s in (0, 1)]
   assert not np.allclose(shapes[0].shape, shapes[1].shape, atol=1e-3)
-  a = sb._render_example((0, 0, 'vis', 0, 64))[1]
-  b = sb._render_example((1, 0, 'vis', 0, 64))[1]
+  a = sb._render_example((0, 0, 'vis', 0, 64, False))[1]
+  b = sb._render_example((1, 0, 'vis', 0, 64, False))[1]
   assert a['image'] != b['image']
 
 
@@ -60,6 +61,29 @@ def test_splits_follow_the_casia_protocol_shape(tiny_builder):
   assert len(splits['train']) == n_train * (TINY['vis_per_identity'] + TINY['nir_per_identity'])
   image_ids = [e['image_id'] for exs in splits.values() for e in exs]
   assert len(set(image_ids)) == len(image_ids) and isinstance(image_ids[0], bytes)
+
+
+def test_each_probe_carries_its_vis_twin_and_no_other_image_does(tiny_builder):
+  seed, size = TINY['seed'], TINY['resolution']
+  for split in ('train', 'gallery', 'test_vis'):
+    assert all(e['vis_twin'] is None for e in _read_all(tiny_builder, split)), split
+  probes = _read_all(tiny_builder, 'probe')
+  assert len(probes) == 8
+  for ex in probes:
+    identity, _, index = ex['image_id'].decode().split('_')
+    identity, index = int(identity), int(index)
+    # Rebuilt from the renderer: the probe's scene, photographed by a VIS camera whose
+    # generator is the twin's own, so the probe's bytes are those of a build without twins.
+    person = render.sample_identity(np.random.default_rng([seed, identity]))
+    rng = np.random.default_rng([seed, identity, 1, index])
+    scene = render.sample_scene(person, rng, render.NIR, size)
+    nir, nir_lm = render.render_scene(person, scene, render.NIR, rng)
+    twin, twin_lm = render.render_scene(person, scene, render.VIS,
+                                        np.random.default_rng([seed, identity, 3, index]))
+    np.testing.assert_array_equal(ex['image'], nir)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(ex['vis_twin']))), twin)
+    np.testing.assert_array_equal(ex['landmarks'], nir_lm)
+    np.testing.assert_array_equal(ex['landmarks'], twin_lm)
 
 
 def test_nir_is_gray_vis_is_colour(tiny_builder):
