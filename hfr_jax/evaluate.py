@@ -4,8 +4,11 @@ One evaluator for every method: `split_outputs` is the one masked loop over
 a split; `feature_curves` scores any feature function (pixels, a recognizer)
 NIR->VIS and VIS->VIS; `generation_curves` scores "recognition via
 generation" (raw NIR, generated VIS, and the fused distance) with the
-recognizer's VIS->VIS as the upper bound; `write_report` writes the files and
-`gap_closed`, the share of the NIR->VIS rank-1 gap a method closes.
+recognizer's VIS->VIS as the upper bound, and, where the probes have VIS
+twins (synthetic test probes), how close the generated images come to them
+(`image_fidelity`: PSNR, SSIM; raw NIR is the floor); `write_report` writes
+the files and `gap_closed`, the share of the NIR->VIS rank-1 gap a method
+closes.
 """
 
 import dataclasses
@@ -15,6 +18,7 @@ import json
 import os
 import subprocess
 
+import dm_pix as pix
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -57,19 +61,20 @@ class Protocol:
 
 
 def split_outputs(fn, builder, split: str, *, records=None, modality: int | None = None,
-                  batch_size: int = 64):
+                  batch_size: int = 64, twins: bool = False):
   """fn(batch) over `records` of a split (default: all, or those of `modality`), in order.
 
   batch: {'image': uint8 (B, H, W, 3), 'landmarks', 'identity', 'mask'}, the
-  last one padded. Returns (fn's outputs, identities) with padding dropped;
-  fn may return an array or a tuple of arrays.
+  last one padded, plus `vis_twin` (uint8 like `image`) with `twins`.
+  Returns (fn's outputs, identities) with padding dropped; fn may return an
+  array or a tuple of arrays.
   """
   source, index = input_pipeline.open_split(builder, split)
   if records is None and modality is not None:
     records = index.records(modality)
   outs, ids = [], []
   for batch in input_pipeline.evaluation(source, index, batch_size=batch_size, records=records,
-                                         shard=False):
+                                         twins=twins, shard=False):
     m = batch['mask']
     outs.append(jax.tree.map(lambda a: np.asarray(a)[m], fn(batch)))
     ids.append(batch['identity'][m])
@@ -123,34 +128,64 @@ def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
           'vis_to_vis': (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)}
 
 
+def image_fidelity(images, targets):
+  """Per-image (PSNR in dB, SSIM) of (N, H, W, C) `images` against `targets`, both in [0, 1].
+
+  dm-pix: PSNR with peak 1; SSIM (Wang et al. 2004) with an 11x11 Gaussian
+  window of sigma 1.5 over the valid region, averaged over channels.
+  """
+  return pix.psnr(images, targets), pix.ssim(images, targets)
+
+
+def probes_have_twins(builder, protocol: Protocol = Protocol()) -> bool:
+  """Whether every probe of `protocol` has a VIS twin (synthetic test probes do)."""
+  _, index = input_pipeline.open_split(builder, protocol.probe_split)
+  records = protocol.probe_records
+  records = index.records(input_pipeline.NIR) if records is None else np.asarray(records)
+  return len(records) > 0 and bool(index.has_twin[records].all())
+
+
 @functools.partial(jax.jit, static_argnames=('gen_def', 'rec_def'))
-def _raw_and_generated(gen_def, gen_state, rec_def, rec_state, images, landmarks):
+def _raw_and_generated(gen_def, gen_state, rec_def, rec_state, images, landmarks, twins=None):
   generator, recognizer = nnx.merge(gen_def, gen_state), nnx.merge(rec_def, rec_state)
   x = images.astype(jnp.float32) / 255.0
   fake = generator(x, landmarks)
-  return (recognizer_features.embed(recognizer, x, landmarks),
-          recognizer_features.embed(recognizer, fake, landmarks))
+  features = (recognizer_features.embed(recognizer, x, landmarks),
+              recognizer_features.embed(recognizer, fake, landmarks))
+  if twins is None:
+    return features, None
+  # The generator maps the stored frame to itself, so each output lies on its twin; raw NIR
+  # (gray in three channels) is the floor.
+  twins = twins.astype(jnp.float32) / 255.0
+  return features, (image_fidelity(x, twins), image_fidelity(jnp.clip(fake, 0.0, 1.0), twins))
 
 
 def generation_curves(generator, recognizer, builder, protocol: Protocol = Protocol(), *,
                       name: str = 'generated', batch_size: int = 64,
-                      vis_to_vis: bool = True) -> dict:
+                      vis_to_vis: bool = True, with_fidelity: bool = False):
   """Recognition via generation, scored by `recognizer` against the VIS gallery.
 
   `generator(images, landmarks)` is an NNX module mapping (N, H, W, 3) faces
-  in [0, 1] to generated VIS faces in [0, 1], landmarks kept. Returns curves
-  {'raw_nir', name, 'fused', 'vis_to_vis'}; fused is the mean of the raw and
-  generated scores (the mean of the two cosine distances).
+  in [0, 1] to generated VIS faces in [0, 1] in the same frame, landmarks
+  kept. Returns curves {'raw_nir', name, 'fused', 'vis_to_vis'}; fused is the
+  mean of the raw and generated scores (the mean of the two cosine distances).
+
+  `with_fidelity` returns (curves, fidelity): fidelity is {'raw_nir', name}:
+  {'psnr', 'ssim'}, means over the probes of `image_fidelity` against their VIS
+  twins, from the same pass; None when the probes have no twins (real
+  datasets, the validation protocol).
   """
   gen_def, gen_state = nnx.split(generator)
   rec_def, rec_state = nnx.split(recognizer)
   embed = recognizer_fn(recognizer)
   gallery, gallery_ids = split_outputs(embed, builder, protocol.gallery_split,
                                        records=protocol.gallery_records, batch_size=batch_size)
-  (raw, fake), ids = split_outputs(
+  twins = with_fidelity and probes_have_twins(builder, protocol)
+  ((raw, fake), scored), ids = split_outputs(
       lambda b: _raw_and_generated(gen_def, gen_state, rec_def, rec_state, b['image'],
-                                   b['landmarks']),
-      builder, protocol.probe_split, batch_size=batch_size, **_probe_records(protocol))
+                                   b['landmarks'], b.get('vis_twin')),
+      builder, protocol.probe_split, batch_size=batch_size, twins=twins,
+      **_probe_records(protocol))
   s_raw = metrics.cosine_similarity(raw, gallery)
   s_fake = metrics.cosine_similarity(fake, gallery)
   curves = {'raw_nir': (s_raw, ids, gallery_ids), name: (s_fake, ids, gallery_ids),
@@ -159,7 +194,12 @@ def generation_curves(generator, recognizer, builder, protocol: Protocol = Proto
     vis, vis_ids = split_outputs(embed, builder, protocol.vis_split, batch_size=batch_size,
                                  **_vis_records(protocol))
     curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
-  return curves
+  if not with_fidelity:
+    return curves
+  fidelity = None if scored is None else {
+      key: {'psnr': float(np.mean(psnr)), 'ssim': float(np.mean(ssim))}
+      for key, (psnr, ssim) in zip(('raw_nir', name), scored)}
+  return curves, fidelity
 
 
 def gap_closed(results: dict, method: str = 'fused', raw: str = 'raw_nir',
@@ -216,7 +256,7 @@ def _fmt(x):
 def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, config,
                  notes: str = '', extra: dict | None = None,
                  images: dict[str, np.ndarray] | None = None,
-                 gap: tuple[str, str] | None = None) -> dict:
+                 gap: tuple[str, str] | None = None, fidelity: dict | None = None) -> dict:
   """Scores every entry of `curves` ({method: (scores, probe_ids, gallery_ids)}).
 
   Writes results.json (each method's metrics under `metrics` and at the top
@@ -224,6 +264,8 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   [0, 1]}) and report.md to `workdir`, each file complete or not at all
   (written to a temporary name, then renamed). `gap` = (raw, method) adds
   `gap_closed` of `method` over `raw` against curves['vis_to_vis'].
+  `fidelity` (from `generation_curves(..., with_fidelity=True)`) goes into
+  results.json and a table of report.md when not None.
   """
   os.makedirs(workdir, exist_ok=True)
   results = {name: metrics.summary(*c) for name, c in curves.items()}
@@ -252,6 +294,19 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
                 f"({_fmt(results[gap[0]]['rank1'])} %) and vis_to_vis "
                 f"({_fmt(results['vis_to_vis']['rank1'])} %, the same recognizer on VIS "
                 f"probes), (fused - raw) / (vis_to_vis - raw).\n")
+  fidelity_table = ''
+  if fidelity is not None:
+    payload['fidelity'] = fidelity
+    lines = '\n'.join(f'| {name} | {f["psnr"]:.2f} | {f["ssim"]:.4f} |'
+                      for name, f in fidelity.items())
+    fidelity_table = f"""
+**Fidelity** to the probes' VIS twins (each probe's scene rendered in VIS), mean over the probes;
+raw_nir, the probe itself, is the floor.
+
+| images | PSNR dB | SSIM |
+|---|---|---|
+{lines}
+"""
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
   for name in ('roc.png', 'cmc.png'):
@@ -275,7 +330,7 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 | method | probe x gallery | rank-1 % | rank-5 % | VR@FAR=1% | VR@FAR=0.1% | EER % |
 |---|---|---|---|---|---|---|
 {rows}
-{headline}
+{headline}{fidelity_table}
 ![ROC](roc.png) ![CMC](cmc.png){pictures}
 
 Commit `{payload['git_commit']}`, {payload['created']}.

@@ -7,7 +7,11 @@ works here. Three modes:
 * paired (PCFH): a NIR image with a VIS image of the same identity drawn at
   random for every element;
 * unpaired (NULL): independent NIR and VIS streams, no identity labels;
-* eval: one split in order, every example once, last batch padded + masked.
+* eval: one split in order, every example once, last batch padded + masked;
+  on request with each probe's `vis_twin` (synthetic test probes only).
+
+Training iterators read image, landmarks and identity only: a VIS twin is
+ground truth for scoring translations and never reaches a trainer.
 
 Host side yields uint8 images; augmentation (`augment`) is a jit-able JAX
 function applied on device, so accelerators, not the host CPU, pay for it.
@@ -39,6 +43,7 @@ class SplitIndex:
   identity: np.ndarray
   modality: np.ndarray
   image_id: list[str]
+  has_twin: np.ndarray    # bool: the record holds a `vis_twin` (synthetic probes)
 
   def records(self, modality: int, exclude_identities=None) -> np.ndarray:
     """Positions of `modality`'s records, leaving out those of `exclude_identities`."""
@@ -72,7 +77,8 @@ def open_split(builder: tfds.core.DatasetBuilder, split: str):
       identity=np.array([m['identity'] for m in meta], np.int64),
       modality=np.array([m['modality'] for m in meta], np.int64),
       image_id=[m['image_id'].decode() if isinstance(m['image_id'], bytes)
-                else str(m['image_id']) for m in meta])
+                else str(m['image_id']) for m in meta],
+      has_twin=np.array([bool(m.get('vis_twin')) for m in meta], bool))
   return source, index
 
 
@@ -80,11 +86,14 @@ def decode_png(data: bytes) -> np.ndarray:
   return np.asarray(Image.open(io.BytesIO(data)).convert('RGB'))
 
 
-def _read(source, record: int) -> dict[str, Any]:
+def _read(source, record: int, twin: bool = False) -> dict[str, Any]:
   ex = source[int(record)]
-  return {'image': decode_png(ex['image']),
-          'landmarks': np.asarray(ex['landmarks'], np.float32),
-          'identity': np.int64(ex['identity'])}
+  out = {'image': decode_png(ex['image']),
+         'landmarks': np.asarray(ex['landmarks'], np.float32),
+         'identity': np.int64(ex['identity'])}
+  if twin:
+    out['vis_twin'] = decode_png(ex['vis_twin'])
+  return out
 
 
 def _shard(ds: grain.MapDataset, shard: bool) -> grain.MapDataset:
@@ -160,12 +169,18 @@ def labelled(source, index: SplitIndex, *, batch_size: int, seed: int, modality:
   return _to_iter(ds, num_threads)
 
 
-def evaluation(source, index: SplitIndex, *, batch_size: int, records=None,
+def evaluation(source, index: SplitIndex, *, batch_size: int, records=None, twins: bool = False,
                num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
-  """One pass in order; the last batch is zero-padded and `mask` marks real rows."""
+  """One pass in order; the last batch is zero-padded and `mask` marks real rows.
+
+  `twins`: also `vis_twin`, each record's VIS twin (uint8 like `image`); every
+  record must have one.
+  """
   records = np.arange(len(index.identity)) if records is None else np.asarray(records)
+  if twins and not index.has_twin[records].all():
+    raise ValueError('twins=True, but some records have no vis_twin')
   ds = _shard(grain.MapDataset.source(records), shard).map(
-      lambda r: {**_read(source, r), 'mask': np.bool_(True)})
+      lambda r: {**_read(source, r, twins), 'mask': np.bool_(True)})
   ds = ds.batch(batch_size, batch_fn=lambda xs: grain.experimental.batch_and_pad(
       xs, batch_size=batch_size))
   return _to_iter(ds, num_threads)

@@ -1,5 +1,6 @@
 """The evaluator: results.json arithmetic (fused, gap_closed), generation scores of an identity
-generator, the masked loop at any batch size, and the validation protocol."""
+generator, fidelity to the VIS twins (PSNR, SSIM against numpy), the masked loop at any batch
+size, and the validation protocol."""
 
 import json
 import math
@@ -13,6 +14,7 @@ from hfr_jax import evaluate
 from hfr_jax import input_pipeline
 from hfr_jax import metrics
 from hfr_jax.models import lightcnn
+from tfds_builders.synthetic_nir_vis import render
 
 NUM_IDS = 10
 
@@ -41,10 +43,10 @@ def synthetic_curves(seed, signal_raw, signal_gen, signal_vis):
           'vis_to_vis': (vis, vis_ids, gallery_ids)}
 
 
-def report(tmp_path, curves):
+def report(tmp_path, curves, fidelity=None):
   evaluate.write_report(str(tmp_path), curves, title='synthetic', config={'seed': 0},
                         dataset={'name': 'synthetic', 'config': 'none'},
-                        gap=('raw_nir', 'fused'))
+                        gap=('raw_nir', 'fused'), fidelity=fidelity)
   return (json.loads((tmp_path / 'results.json').read_text()),
           (tmp_path / 'report.md').read_text())
 
@@ -92,6 +94,59 @@ def test_gap_closed_is_nan_without_a_gap(tmp_path):
   assert math.isnan(evaluate.gap_closed({k: metrics.summary(*c) for k, c in same.items()}))
 
 
+def test_fidelity_goes_into_results_json_and_a_report_table_only_when_given(tmp_path):
+  curves = synthetic_curves(0, signal_raw=0.8, signal_gen=1.5, signal_vis=4.0)
+  results, text = report(tmp_path, curves)
+  assert 'fidelity' not in results and 'Fidelity' not in text and 'SSIM' not in text
+  fidelity = {'raw_nir': {'psnr': 9.876, 'ssim': 0.12345}, 'gen': {'psnr': 21.5, 'ssim': 0.75}}
+  results, text = report(tmp_path, curves, fidelity)
+  assert results['fidelity'] == fidelity
+  assert '| images | PSNR dB | SSIM |' in text
+  assert '| raw_nir | 9.88 | 0.1235 |' in text and '| gen | 21.50 | 0.7500 |' in text
+
+
+def psnr_reference(a, b):
+  return 10 * np.log10(1.0 / np.mean((a - b) ** 2))
+
+
+def ssim_reference(a, b, size=11, sigma=1.5, k1=0.01, k2=0.03):
+  """Wang et al. (2004) per channel: Gaussian-weighted local moments over every full 11x11
+  window (a 2-D window, applied as one sum), the index map averaged over pixels and channels."""
+  g = np.exp(-(np.arange(size) - size // 2) ** 2 / (2 * sigma ** 2))
+  window = np.outer(g, g) / np.outer(g, g).sum()
+  local = lambda z: np.einsum('ijkl,kl->ij', np.lib.stride_tricks.sliding_window_view(
+      z, window.shape), window)
+  c1, c2 = k1 ** 2, k2 ** 2
+  maps = []
+  for x, y in zip(np.moveaxis(a, -1, 0), np.moveaxis(b, -1, 0)):
+    mx, my = local(x), local(y)
+    vx, vy, cxy = local(x * x) - mx ** 2, local(y * y) - my ** 2, local(x * y) - mx * my
+    maps.append((2 * mx * my + c1) * (2 * cxy + c2) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2)))
+  return np.mean(maps)
+
+
+def test_image_fidelity_is_psnr_and_ssim_against_numpy():
+  # Rendered NIR faces against their VIS twins, and a twin against noisy and blurred copies.
+  person = render.sample_identity(np.random.default_rng([0, 2]))
+  rng = np.random.default_rng([0, 2, 1, 0])
+  scene = render.sample_scene(person, rng, render.NIR, 32)
+  nir, _ = render.render_scene(person, scene, render.NIR, rng)
+  twin, _ = render.render_scene(person, scene, render.VIS, np.random.default_rng(1))
+  nir, twin = nir / 255.0, twin / 255.0
+  noise = np.random.default_rng(0).normal(scale=0.05, size=twin.shape)
+  blurred = (twin + np.roll(twin, 1, 0) + np.roll(twin, 1, 1)) / 3
+  images = np.stack([nir, np.clip(twin + noise, 0, 1), blurred, twin])
+  targets = np.stack([twin, twin, twin, np.clip(twin + noise, 0, 1)])
+  psnr, ssim = evaluate.image_fidelity(images.astype(np.float32), targets.astype(np.float32))
+  want_psnr = [psnr_reference(a, b) for a, b in zip(images, targets)]
+  want_ssim = [ssim_reference(a, b) for a, b in zip(images, targets)]
+  np.testing.assert_allclose(psnr, want_psnr, atol=1e-3)
+  np.testing.assert_allclose(ssim, want_ssim, atol=2e-5)
+  # SSIM is symmetric; the raw NIR image is far from its twin, the noisy copy close to it.
+  np.testing.assert_allclose(ssim[1], ssim[3], atol=1e-6)
+  assert want_psnr[0] < want_psnr[1] and want_ssim[0] < 0.5 < want_ssim[1]
+
+
 class Identity(nnx.Module):
   """A generator that returns its input: generated VIS = the NIR probe itself."""
 
@@ -124,6 +179,43 @@ def test_identity_generator_scores_equal_the_raw_scores(tiny_builder, recognizer
     np.testing.assert_array_equal(got[2], want[2])
   # Shapes follow the protocol: TINY has 4 test identities, 2 NIR and 2 more VIS each.
   assert raw[0].shape == (8, 4) and curves['vis_to_vis'][0].shape == (8, 4)
+
+
+class Darken(nnx.Module):
+  """A generator that halves its input: an image that is neither the probe nor its twin."""
+
+  def __call__(self, images, landmarks):
+    return images * 0.5
+
+
+def test_generation_fidelity_scores_probe_and_generated_images_against_their_twins(
+    tiny_builder, recognizer):
+  curves, fidelity = evaluate.generation_curves(Darken(), recognizer, tiny_builder,
+                                                batch_size=3, with_fidelity=True)
+  assert set(fidelity) == {'raw_nir', 'generated'}
+  # Against numpy on the probes and twins read straight from the source.
+  source, index = input_pipeline.open_split(tiny_builder, 'probe')
+  probes = np.stack([input_pipeline.decode_png(source[i]['image']) for i in range(8)]) / 255.0
+  twins = np.stack([input_pipeline.decode_png(source[i]['vis_twin']) for i in range(8)]) / 255.0
+  for key, images in (('raw_nir', probes), ('generated', probes * 0.5)):
+    assert fidelity[key]['psnr'] == pytest.approx(
+        np.mean([psnr_reference(a, b) for a, b in zip(images, twins)]), abs=1e-3)
+    assert fidelity[key]['ssim'] == pytest.approx(
+        np.mean([ssim_reference(a, b) for a, b in zip(images, twins)]), abs=2e-5)
+  assert fidelity['raw_nir'] != fidelity['generated']
+  # The same curves as without fidelity.
+  plain = evaluate.generation_curves(Darken(), recognizer, tiny_builder, batch_size=8)
+  assert set(plain) == set(curves)
+  for key in plain:
+    for got, want in zip(curves[key], plain[key]):
+      np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+  # Probes without twins (validation on the train split): no fidelity.
+  _, train_index = input_pipeline.open_split(tiny_builder, 'train')
+  protocol = evaluate.Protocol.validation(tiny_builder, np.unique(train_index.identity)[2:])
+  assert not evaluate.probes_have_twins(tiny_builder, protocol)
+  _, none = evaluate.generation_curves(Darken(), recognizer, tiny_builder, protocol,
+                                       batch_size=8, with_fidelity=True)
+  assert none is None
 
 
 def read_directly(builder, split, records):

@@ -1,5 +1,6 @@
 """grain pipelines over the tiny synthetic set; device-side augmentation."""
 
+import dataclasses
 import itertools
 
 import jax
@@ -94,6 +95,39 @@ def test_eval_yields_every_example_once_in_order_with_mask(tiny_builder, batch_s
   images, _, _ = evaluate.read_images(tiny_builder, 'probe', batch_size=batch_size)
   for i in (0, len(images) - 1):
     np.testing.assert_array_equal(images[i], ip.decode_png(source[i]['image']))
+
+
+def test_eval_yields_the_vis_twins_only_when_asked(tiny_builder):
+  source, index = ip.open_split(tiny_builder, 'probe')
+  assert index.has_twin.all()
+  plain = next(iter(ip.evaluation(source, index, batch_size=8, num_threads=1)))
+  assert 'vis_twin' not in plain
+  batch = next(iter(ip.evaluation(source, index, batch_size=8, twins=True, num_threads=1)))
+  for i in range(8):
+    np.testing.assert_array_equal(batch['vis_twin'][i], ip.decode_png(source[i]['vis_twin']))
+  np.testing.assert_array_equal(batch['image'], plain['image'])
+  train_source, train_index = ip.open_split(tiny_builder, 'train')
+  assert not train_index.has_twin.any()
+  with pytest.raises(ValueError, match='vis_twin'):
+    ip.evaluation(train_source, train_index, batch_size=8, twins=True)
+
+
+def test_no_training_iterator_yields_the_vis_twin(tiny_builder):
+  # Every probe record has a twin; call each identity's first one VIS so that every mode
+  # finds both modalities.
+  source, index = ip.open_split(tiny_builder, 'probe')
+  modality = np.full(len(index.identity), ip.NIR)
+  modality[np.unique(index.identity, return_index=True)[1]] = ip.VIS
+  index = dataclasses.replace(index, modality=modality)
+  kw = dict(batch_size=2, seed=0, num_threads=1)
+  iterators = {'paired': ip.paired(source, index, **kw),
+               'unpaired': ip.unpaired(source, index, **kw),
+               'labelled VIS': ip.labelled(source, index, **kw),
+               'labelled NIR': ip.labelled(source, index, modality=ip.NIR, **kw)}
+  for name, iterator in iterators.items():
+    for batch in _take(iter(iterator), 3):
+      assert 'image' in batch or 'nir_image' in batch, name
+      assert not any('twin' in key for key in batch), (name, sorted(batch))
 
 
 def test_missing_split_is_a_clear_error(tiny_builder):

@@ -1,5 +1,9 @@
 """The synthetic NIR-VIS dataset: determinism, protocol shape, exact landmarks."""
 
+import copy
+import dataclasses
+import io
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -19,17 +23,17 @@ def _read_all(builder, split):
 
 
 def test_same_seed_gives_same_bytes():
-  a = sb._render_example((5, 3, 'nir', 1, 64))
-  b = sb._render_example((5, 3, 'nir', 1, 64))
-  assert a[1]['image'] == b[1]['image']
+  a = sb._render_example((5, 3, 'nir', 1, 64, True))
+  b = sb._render_example((5, 3, 'nir', 1, 64, True))
+  assert a[1]['image'] == b[1]['image'] and a[1]['vis_twin'] == b[1]['vis_twin']
   np.testing.assert_array_equal(a[1]['landmarks'], b[1]['landmarks'])
 
 
 def test_new_seed_gives_new_identities():
   shapes = [render.sample_identity(np.random.default_rng([s, 0])) for s in (0, 1)]
   assert not np.allclose(shapes[0].shape, shapes[1].shape, atol=1e-3)
-  a = sb._render_example((0, 0, 'vis', 0, 64))[1]
-  b = sb._render_example((1, 0, 'vis', 0, 64))[1]
+  a = sb._render_example((0, 0, 'vis', 0, 64, False))[1]
+  b = sb._render_example((1, 0, 'vis', 0, 64, False))[1]
   assert a['image'] != b['image']
 
 
@@ -57,6 +61,29 @@ def test_splits_follow_the_casia_protocol_shape(tiny_builder):
   assert len(splits['train']) == n_train * (TINY['vis_per_identity'] + TINY['nir_per_identity'])
   image_ids = [e['image_id'] for exs in splits.values() for e in exs]
   assert len(set(image_ids)) == len(image_ids) and isinstance(image_ids[0], bytes)
+
+
+def test_each_probe_carries_its_vis_twin_and_no_other_image_does(tiny_builder):
+  seed, size = TINY['seed'], TINY['resolution']
+  for split in ('train', 'gallery', 'test_vis'):
+    assert all(e['vis_twin'] is None for e in _read_all(tiny_builder, split)), split
+  probes = _read_all(tiny_builder, 'probe')
+  assert len(probes) == 8
+  for ex in probes:
+    identity, _, index = ex['image_id'].decode().split('_')
+    identity, index = int(identity), int(index)
+    # Rebuilt from the renderer: the probe's scene, photographed by a VIS camera whose
+    # generator is the twin's own, so the probe's bytes are those of a build without twins.
+    person = render.sample_identity(np.random.default_rng([seed, identity]))
+    rng = np.random.default_rng([seed, identity, 1, index])
+    scene = render.sample_scene(person, rng, render.NIR, size)
+    nir, nir_lm = render.render_scene(person, scene, render.NIR, rng)
+    twin, twin_lm = render.render_scene(person, scene, render.VIS,
+                                        np.random.default_rng([seed, identity, 3, index]))
+    np.testing.assert_array_equal(ex['image'], nir)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(ex['vis_twin']))), twin)
+    np.testing.assert_array_equal(ex['landmarks'], nir_lm)
+    np.testing.assert_array_equal(ex['landmarks'], twin_lm)
 
 
 def test_nir_is_gray_vis_is_colour(tiny_builder):
@@ -120,6 +147,81 @@ def test_nir_and_vis_of_one_identity_are_not_aligned():
   _, vis = render.render(person, np.random.default_rng([0, 1, 2, 0]), 'vis', 144)
   iod = np.linalg.norm(vis[45] - vis[36])
   assert np.linalg.norm(nir - vis, axis=1).mean() > 0.05 * iod
+
+
+def _assert_scenes_equal(a, b):
+  """Field by field, the pose's too; arrays exactly."""
+  for field in dataclasses.fields(a):
+    x, y = getattr(a, field.name), getattr(b, field.name)
+    if dataclasses.is_dataclass(x):
+      _assert_scenes_equal(x, y)
+    elif isinstance(x, dict):
+      assert x == y, field.name
+    else:
+      np.testing.assert_array_equal(x, y, err_msg=field.name)
+
+
+@pytest.mark.parametrize('modality', ['nir', 'vis'])
+def test_render_is_its_scene_then_its_camera_on_one_generator(modality):
+  person = render.sample_identity(np.random.default_rng([2, 5]))
+  image, lm = render.render(person, np.random.default_rng([2, 5, 1, 0]), modality, 48)
+  rng = np.random.default_rng([2, 5, 1, 0])
+  scene = render.sample_scene(person, rng, modality, 48)
+  want, want_lm = render.render_scene(person, scene, modality, rng)
+  np.testing.assert_array_equal(image, want)
+  np.testing.assert_array_equal(lm, want_lm)
+  np.testing.assert_array_equal(lm, scene.landmarks.astype(np.float32))
+
+
+def _inside_jaw(lm, size):
+  mask = Image.new('L', (size, size), 0)
+  ImageDraw.Draw(mask).polygon([tuple(p) for p in lm[:17]], fill=1)
+  return np.asarray(mask, bool)
+
+
+def _edges(image, lm):
+  """Gradient magnitude of the luminance inside the jaw line, smoothed past sensor noise."""
+  gray = ndimage.gaussian_filter(image.astype(float).mean(-1), 1.0)
+  edges = np.hypot(ndimage.sobel(gray, 0), ndimage.sobel(gray, 1))
+  return edges[_inside_jaw(lm, image.shape[0])]
+
+
+def _shading(image, lm):
+  """Blurred luminance well inside the jaw line: the light's shading more than the marks."""
+  inside = ndimage.binary_erosion(_inside_jaw(lm, image.shape[0]), iterations=3)
+  return ndimage.gaussian_filter(image.astype(float).mean(-1), 2.0)[inside]
+
+
+def test_vis_twin_is_the_nir_scene_in_vis_spectrum_and_camera():
+  corr = lambda a, b: np.corrcoef(a, b)[0, 1]
+  for person_seed in range(4):
+    person = render.sample_identity(np.random.default_rng([0, person_seed]))
+    seed = [0, person_seed, 1, 2]
+    scene = render.sample_scene(person, np.random.default_rng(seed), render.NIR, 64)
+    kept = copy.deepcopy(scene)
+    nir, nir_lm = render.render(person, np.random.default_rng(seed), render.NIR, 64)
+    twin, twin_lm = render.render_scene(person, scene, render.VIS, np.random.default_rng(9))
+    # A seed replays its scene, and photographing it (either spectrum) leaves it unchanged.
+    _assert_scenes_equal(scene, kept)
+    _assert_scenes_equal(
+        render.sample_scene(person, np.random.default_rng(seed), render.NIR, 64), kept)
+    np.testing.assert_array_equal(twin_lm, nir_lm)
+    # The spectrum differs: gray NIR, colour twin.
+    assert np.all(nir[..., 0] == nir[..., 2])
+    assert np.abs(twin[..., 0].astype(int) - twin[..., 2]).mean() > 1
+    # The scene does not. Edges on the face: the twin's follow the NIR image's, the person's
+    # next VIS photo's do not. Light: the twin's shading follows the NIR image's more
+    # closely than the same twin's with the light swung to the other side.
+    edges = lambda image: _edges(image, nir_lm)
+    other, _ = render.render(person, np.random.default_rng([0, person_seed, 2, 0]),
+                             render.VIS, 64)
+    assert corr(edges(twin), edges(nir)) > corr(edges(other), edges(nir)) + 0.25
+    swung = dataclasses.replace(scene, light_azimuth=-np.copysign(1.0, scene.light_azimuth),
+                                light_elevation=0.3)
+    relit, relit_lm = render.render_scene(person, swung, render.VIS, np.random.default_rng(9))
+    np.testing.assert_array_equal(relit_lm, nir_lm)
+    shading = lambda image: _shading(image, nir_lm)
+    assert corr(shading(twin), shading(nir)) > corr(shading(relit), shading(nir)) + 0.1
 
 
 def test_bad_config_values_are_rejected():

@@ -216,10 +216,16 @@ def ga_kwargs(config: ml_collections.ConfigDict) -> dict:
               num_res=m.num_res, local_num_res=m.local_num_res)
 
 
-def curves(generators, recognizer, builder, protocol, batch_size: int) -> dict:
-  """raw_nir / pcfh / fused / vis_to_vis curves of GA under `protocol`."""
+def curves(generators, recognizer, builder, protocol, batch_size: int, *,
+           with_fidelity: bool = False):
+  """raw_nir / pcfh / fused / vis_to_vis curves of GA under `protocol`.
+
+  `with_fidelity`: (curves, fidelity), GA(NIR) and raw NIR against the probes'
+  VIS twins (`evaluate.generation_curves`).
+  """
   return evaluate.generation_curves(pcfh_models.NIRToVIS(generators.ga), recognizer, builder,
-                                    protocol, name='pcfh', batch_size=batch_size)
+                                    protocol, name='pcfh', batch_size=batch_size,
+                                    with_fidelity=with_fidelity)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
@@ -270,14 +276,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   export.save(ga, export_dir, factory='hfr_jax.models.pcfh:MultiPathGenerator',
               kwargs=ga_kwargs(config))
   eval_builder = datasets.prepare(config.eval_data) if config.get('eval_data') else builder
-  found = curves(trainer.generators, trainer.recognizer, eval_builder, evaluate.Protocol(),
-                 config.eval.batch_size)
+  found, fidelity = curves(trainer.generators, trainer.recognizer, eval_builder,
+                           evaluate.Protocol(), config.eval.batch_size, with_fidelity=True)
   return evaluate.write_report(
       workdir, found, title='PCFH: NIR probes vs VIS gallery',
       dataset={'name': eval_builder.name, 'config': eval_builder.builder_config.name,
                'data_dir': str(eval_builder.data_dir)},
       config=config, images={'samples.png': sample_grid(trainer, eval_builder, config)},
-      gap=('raw_nir', 'fused'),
+      gap=('raw_nir', 'fused'), fidelity=fidelity,
       extra={'best_step': best_step, 'recognizer_dir': frozen.directory(config, workdir),
              'export_dir': export_dir},
       notes='raw_nir: probes as captured; pcfh: GA(NIR); fused: mean of both scores '

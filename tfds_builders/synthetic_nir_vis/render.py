@@ -5,11 +5,16 @@ feature is drawn from the final 68 landmarks, so the stored landmarks are exact
 (the pupil is the centroid of its six eye points, the skin outline passes
 through the jaw points, the lip and eye regions are the landmark polygons).
 
-Randomness is split in two: `sample_identity(rng)` draws what stays with a
-person (shape, tones, hair, marks), `render(identity, rng, modality, size)`
-draws what changes per photo (pose, expression, light, background, noise) and
-renders either spectrum. Both take a `np.random.Generator`, so a build can give
-every example its own seed and render in any order or process.
+Randomness is split in three, each part taking a `np.random.Generator`:
+`sample_identity(rng)` draws what stays with a person (shape, tones, hair,
+marks); `sample_scene(identity, rng, setting, size)` what one photo shows
+(expression, pose, framing, backdrop, texture noise, light); and
+`render_scene(identity, scene, modality, rng)` photographs the scene in either
+spectrum, its `rng` drawing only what the camera adds (exposure, lamp
+fall-off, noise, gamma). `render` runs the last two on one generator, so a
+build can give every example its own seed and render in any order or process.
+The VIS twin of an NIR image is its scene rendered in VIS with a camera
+generator of its own: same person, pose, expression, framing and light.
 """
 
 import dataclasses
@@ -246,14 +251,103 @@ def _seg_gauss(cv, a, b, sigma):
   return np.exp(-cv.polyline_distance([a, b]) ** 2 / (2 * sigma ** 2))
 
 
+@dataclasses.dataclass(frozen=True)
+class Scene:
+  """What one photo shows, before any spectrum: all a VIS twin shares with its NIR image.
+
+  `setting` is the capture the scene was drawn for. NIR: a booth, the lamp
+  near-frontal, a plain backdrop graded top to bottom. VIS: anywhere, side
+  light, a backdrop graded either way. It sets the light's ranges and which
+  backdrop tone the scene holds; the scene renders in either spectrum.
+  """
+  setting: str
+  size: int
+  expression: dict             # smile, open, closed
+  pose: Pose
+  landmarks: np.ndarray        # (68, 2) pixels
+  backdrop_axis: int           # 0: graded top to bottom, 1: left to right
+  backdrop_nir: np.ndarray | None   # (2,) gray at either end; None: the camera draws it
+  backdrop_vis: np.ndarray | None   # (2, 3) colour at either end; None: the camera draws it
+  clutter: np.ndarray          # (size, size) smooth field over the backdrop
+  clutter_gain: float
+  props: np.ndarray            # (K, 9) backdrop ellipses: centre, radii, angle, VIS rgb, NIR
+  collar: float                # clothing starts this far below the chin, IOD units
+  cloth_vis: np.ndarray        # (3,)
+  cloth_nir: float
+  skin_noise: np.ndarray       # (size, size) white; each spectrum blurs it its own way
+  light_azimuth: float         # radians
+  light_elevation: float
+  ambient: float
+
+
+def sample_scene(identity: Identity, rng: np.random.Generator, setting: str, size: int) -> Scene:
+  """Draws one photo's expression, pose, framing, backdrop, texture noise and light.
+
+  Draws in the order the renderer has always drawn them, so `render` is
+  `sample_scene` followed by `render_scene` on the same generator, and every
+  image rendered so far keeps its bytes. Only the backdrop tone and the
+  light's ranges depend on `setting`; nothing depends on the spectrum the
+  scene is rendered in.
+  """
+  if setting not in (NIR, VIS):
+    raise ValueError(f'setting must be {NIR!r} or {VIS!r}, got {setting!r}')
+  booth = setting == NIR
+  shape, expression = _expression(identity.shape, rng)
+  pose = _sample_pose(rng, size)
+  backdrop_nir = backdrop_vis = None
+  if booth:
+    backdrop_nir, axis = rng.uniform(0.05, 0.4, 2), 0
+  else:
+    backdrop_vis = rng.uniform(0.1, 0.95, (2, 3))
+    axis = 0 if rng.uniform() < 0.5 else 1
+  clutter = ndimage.gaussian_filter(rng.normal(size=(size, size)), size / 12)
+  clutter_gain = rng.uniform(1, 4)
+  props = []
+  for _ in range(rng.integers(0, 4)):
+    centre = rng.uniform(0, size, 2)
+    radii = rng.uniform(size / 12, size / 3, 2)
+    angle = rng.uniform(0, np.pi)
+    props.append(np.r_[centre, radii, angle, rng.uniform(0, 1, 3), rng.uniform(0.05, 0.5)])
+  collar = rng.uniform(0.35, 0.6)
+  cloth_vis, cloth_nir = rng.uniform(0.05, 0.9, 3), rng.uniform(0.1, 0.8)
+  skin_noise = rng.normal(size=(size, size))
+  if booth:
+    az = rng.uniform(-15, 15) * np.pi / 180
+    el = rng.uniform(0, 20) * np.pi / 180
+    ambient = rng.uniform(0.35, 0.5)
+  else:
+    az = rng.uniform(-60, 60) * np.pi / 180
+    el = rng.uniform(10, 55) * np.pi / 180
+    ambient = rng.uniform(0.25, 0.55)
+  return Scene(
+      setting=setting, size=size, expression=expression, pose=pose,
+      landmarks=_project(shape, identity.depth, pose), backdrop_axis=axis,
+      backdrop_nir=backdrop_nir, backdrop_vis=backdrop_vis, clutter=clutter,
+      clutter_gain=clutter_gain, props=np.array(props).reshape(-1, 9), collar=collar,
+      cloth_vis=cloth_vis, cloth_nir=cloth_nir, skin_noise=skin_noise, light_azimuth=az,
+      light_elevation=el, ambient=ambient)
+
+
 def render(identity: Identity, rng: np.random.Generator, modality: str, size: int):
-  """Renders one photo of `identity`; returns (uint8 (size, size, 3), (68, 2) float32)."""
+  """Renders one photo of `identity`; returns (uint8 (size, size, 3), (68, 2) float32).
+
+  The scene is drawn for the modality's own setting (NIR booth, VIS anywhere).
+  """
+  return render_scene(identity, sample_scene(identity, rng, modality, size), modality, rng)
+
+
+def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random.Generator):
+  """Photographs `scene` of `identity` in `modality`'s spectrum with its camera.
+
+  `rng` draws only what the spectrum and camera add: a backdrop tone the
+  scene lacks, then lamp fall-off or exposure and white balance, sensor
+  noise, gamma. Returns (uint8 (size, size, 3), (68, 2) float32), the
+  landmarks being the scene's whatever the modality.
+  """
   if modality not in (NIR, VIS):
     raise ValueError(f'modality must be {NIR!r} or {VIS!r}, got {modality!r}')
   nir = modality == NIR
-  shape, _ = _expression(identity.shape, rng)
-  pose = _sample_pose(rng, size)
-  lm = _project(shape, identity.depth, pose)
+  size, pose, lm = scene.size, scene.pose, scene.landmarks
   cv = _Canvas(size)
   iod = np.linalg.norm(lm[45] - lm[36])
   ex = (lm[45] - lm[36]) / iod                  # local x axis (along the eyes)
@@ -264,27 +358,26 @@ def render(identity: Identity, rng: np.random.Generator, modality: str, size: in
   lv = ((cv.xx - eye_mid[0]) * ey[0] + (cv.yy - eye_mid[1]) * ey[1]) / iod
   col = (lambda vis, nir_v: np.full(3, nir_v) if nir else np.asarray(vis, np.float64))
 
-  # Background and clothing.
+  # Background and clothing. A scene drawn for the other setting has no tone for
+  # its backdrop in this spectrum: the camera's stream draws one.
+  axis = (cv.yy, cv.xx)[scene.backdrop_axis]
   if nir:
-    c0, c1 = rng.uniform(0.05, 0.4, 2)
-    bg = np.stack([c0 + (c1 - c0) * cv.yy / size] * 3, -1)
+    c0, c1 = rng.uniform(0.05, 0.4, 2) if scene.backdrop_nir is None else scene.backdrop_nir
+    bg = np.stack([c0 + (c1 - c0) * axis / size] * 3, -1)
   else:
-    c0, c1 = rng.uniform(0.1, 0.95, (2, 3))
-    axis = cv.yy if rng.uniform() < 0.5 else cv.xx
+    c0, c1 = rng.uniform(0.1, 0.95, (2, 3)) if scene.backdrop_vis is None else scene.backdrop_vis
     bg = c0 + (c1 - c0) * (axis / size)[..., None]
-  clutter = ndimage.gaussian_filter(rng.normal(size=(size, size)), size / 12)
-  img = bg + clutter[..., None] * rng.uniform(1, 4) * (0.6 if nir else 1.0)
-  for _ in range(rng.integers(0, 4)):
-    c = rng.uniform(0, size, 2)
-    m = cv.ellipse(c, rng.uniform(size / 12, size / 3, 2), rng.uniform(0, np.pi))
-    _paint(img, ndimage.gaussian_filter(m, 1.0), col(rng.uniform(0, 1, 3), rng.uniform(0.05, 0.5)))
+  img = bg + scene.clutter[..., None] * scene.clutter_gain * (0.6 if nir else 1.0)
+  for p in scene.props:
+    m = cv.ellipse(p[0:2], p[2:4], p[4])
+    _paint(img, ndimage.gaussian_filter(m, 1.0), col(p[5:8], p[8]))
   jaw_w = np.linalg.norm(lm[16] - lm[0])
   chin = lm[8]
   neck_half = 0.3 * jaw_w / iod
   neck = np.r_[to_img(np.array([-neck_half, neck_half, neck_half * 1.3, -neck_half * 1.3]),
                       np.array([0.8, 0.8, 3.5, 3.5]))]
   chin_v = (chin - eye_mid) @ ey / iod
-  cloth_top = chin_v + rng.uniform(0.35, 0.6)
+  cloth_top = chin_v + scene.collar
   shoulders = to_img(np.array([-0.5, 0.5, 2.5, 2.5, -2.5, -2.5]),
                      np.array([cloth_top, cloth_top, cloth_top + 0.5, 4.0, 4.0, cloth_top + 0.5]))
   skin = col(identity.skin_vis, identity.skin_nir)
@@ -293,7 +386,7 @@ def render(identity: Identity, rng: np.random.Generator, modality: str, size: in
   # The chin casts a shadow on the neck.
   below_jaw = ndimage.gaussian_filter(cv.line(lm[3:14] + ey * 0.08 * iod, 0.2 * iod), 0.06 * iod)
   _paint(img, neck_mask * below_jaw * 0.6, skin * 0.35)
-  _paint(img, cv.polygon(shoulders), col(rng.uniform(0.05, 0.9, 3), rng.uniform(0.1, 0.8)))
+  _paint(img, cv.polygon(shoulders), col(scene.cloth_vis, scene.cloth_nir))
 
   # Head outline: jaw points, then an arc over the forehead.
   cu = (((lm[0] + lm[16]) / 2) - eye_mid) @ ex / iod
@@ -336,7 +429,7 @@ def render(identity: Identity, rng: np.random.Generator, modality: str, size: in
   normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
 
   # Skin albedo with texture and marks.
-  tex = ndimage.gaussian_filter(rng.normal(size=(size, size)), 0.6 if nir else 0.4)
+  tex = ndimage.gaussian_filter(scene.skin_noise, 0.6 if nir else 0.4)
   tex = 1 + tex * (0.02 if nir else 0.045)
   skin_img = skin * tex[..., None]
   if identity.beard > 0:
@@ -411,15 +504,8 @@ def render(identity: Identity, rng: np.random.Generator, modality: str, size: in
   under = lm[[56, 57, 58]] + ey * 0.05 * iod
   _paint(img, ndimage.gaussian_filter(cv.line(under, 0.04 * iod), 0.04 * iod) * 0.35, skin * 0.5)
 
-  # Illumination: Lambert on the face, per-spectrum light model.
-  if nir:
-    az = rng.uniform(-15, 15) * np.pi / 180
-    el = rng.uniform(0, 20) * np.pi / 180
-    ambient = rng.uniform(0.35, 0.5)
-  else:
-    az = rng.uniform(-60, 60) * np.pi / 180
-    el = rng.uniform(10, 55) * np.pi / 180
-    ambient = rng.uniform(0.25, 0.55)
+  # Illumination: Lambert on the face under the scene's light.
+  az, el, ambient = scene.light_azimuth, scene.light_elevation, scene.ambient
   light = np.array([np.sin(az) * np.cos(el), -np.sin(el), np.cos(az) * np.cos(el)])
   lambert = np.clip(normal @ light, 0, 1)
   shade = ambient + (1 - ambient) * lambert

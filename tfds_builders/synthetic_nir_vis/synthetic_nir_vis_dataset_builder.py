@@ -74,28 +74,51 @@ def make_config(seed: int = 0, num_identities: int = 360, resolution: int = 144,
 _REGISTERED: dict[str, SyntheticNirVisConfig] = {}
 
 
-def _render_example(args):
-  """Renders one image from its own seed; top level so workers can pickle it."""
-  seed, identity, modality, index, resolution = args
-  person = render.sample_identity(np.random.default_rng([seed, identity]))
-  rng = np.random.default_rng([seed, identity, MODALITIES.index(modality) + 1, index])
-  image, landmarks = render.render(person, rng, modality, resolution)
+# Seed slot of the VIS twin's camera, after NIR (1) and VIS (2).
+_TWIN_CAMERA = 3
+
+
+def _png(image: np.ndarray) -> bytes:
   buf = io.BytesIO()
   Image.fromarray(image).save(buf, format='PNG')
+  return buf.getvalue()
+
+
+def _render_example(args):
+  """Renders one image from its own seed; top level so workers can pickle it.
+
+  With `twin`, also its VIS twin: the same scene photographed in VIS by a
+  camera drawing from its own seed, so the image itself is what it would be
+  without a twin.
+  """
+  seed, identity, modality, index, resolution, twin = args
+  person = render.sample_identity(np.random.default_rng([seed, identity]))
+  rng = np.random.default_rng([seed, identity, MODALITIES.index(modality) + 1, index])
+  scene = render.sample_scene(person, rng, modality, resolution)
+  image, landmarks = render.render_scene(person, scene, modality, rng)
+  vis_twin = None
+  if twin:
+    camera = np.random.default_rng([seed, identity, _TWIN_CAMERA, index])
+    vis_twin = _png(render.render_scene(person, scene, render.VIS, camera)[0])
   return f'{identity:05d}_{modality}_{index:02d}', {
-      'image': buf.getvalue(),
+      'image': _png(image),
       'landmarks': landmarks,
       'identity': identity,
       'modality': modality,
       'image_id': f'{identity:05d}_{modality}_{index:02d}',
+      'vis_twin': vis_twin,
   }
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Synthetic heterogeneous (NIR probe / VIS gallery) face dataset."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Initial release.',
+      '1.1.0': '`vis_twin`: each probe (NIR) image rendered again in VIS, same scene. '
+               'Every other byte as in 1.0.0.',
+  }
   BUILDER_CONFIGS = [
       make_config(),                                                     # paper scale
       make_config(num_identities=40, resolution=64, vis_per_identity=3,  # tests, CPU demos
@@ -118,6 +141,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             'identity': tfds.features.Scalar(dtype=np.int64),
             'modality': tfds.features.ClassLabel(names=list(MODALITIES)),
             'image_id': tfds.features.Text(),
+            # PNG bytes, or None: TFDS images cannot be missing, and only probes have twins.
+            'vis_twin': tfds.features.Tensor(
+                shape=(), dtype=np.object_, optional=True,
+                doc='VIS twin of a probe image (same scene, VIS spectrum and camera), PNG'),
         }),
         supervised_keys=None,
     )
@@ -128,12 +155,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     train_ids = range(cfg.num_train_identities)
     test_ids = range(cfg.num_train_identities, cfg.num_identities)
     vis, nir = cfg.vis_per_identity, cfg.nir_per_identity
-    jobs = lambda ids, modality, images: [(i, modality, k) for i in ids for k in images]
+    # (identity, modality, index, with its VIS twin): only the test NIR images have twins.
+    jobs = lambda ids, modality, images, twin=False: [
+        (i, modality, k, twin) for i in ids for k in images]
     return {
         'train': self._generate_examples(
             jobs(train_ids, 'nir', range(nir)) + jobs(train_ids, 'vis', range(vis))),
         'gallery': self._generate_examples(jobs(test_ids, 'vis', range(1))),
-        'probe': self._generate_examples(jobs(test_ids, 'nir', range(nir))),
+        'probe': self._generate_examples(jobs(test_ids, 'nir', range(nir), twin=True)),
         'test_vis': self._generate_examples(jobs(test_ids, 'vis', range(1, vis))),
     }
 
@@ -143,7 +172,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       return cfg.num_workers
     # A spawned worker takes ~1.5 s to start; rendering costs ~2.5 us a pixel. Sets that
     # render in a few seconds (the tests' and `small`) stay in this process.
-    images = cfg.num_identities * (cfg.vis_per_identity + cfg.nir_per_identity)
+    test_nir = (cfg.num_identities - cfg.num_train_identities) * cfg.nir_per_identity
+    images = cfg.num_identities * (cfg.vis_per_identity + cfg.nir_per_identity) + test_nir
     return 1 if images * cfg.resolution**2 < 2_000_000 else os.cpu_count() or 1
 
   def _download_and_prepare(self, dl_manager, download_config=None):
@@ -162,7 +192,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, jobs):
     cfg = self.builder_config
-    args = [(cfg.seed, i, m, k, cfg.resolution) for i, m, k in jobs]
+    args = [(cfg.seed, i, m, k, cfg.resolution, twin) for i, m, k, twin in jobs]
     if self._pool is None:
       yield from map(_render_example, args)
     else:
