@@ -32,6 +32,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/warp.py
 	$(BIN)/python bench/lightcnn.py
 	$(BIN)/python bench/pcfh_step.py
+	$(BIN)/python bench/null_step.py
 
 # Needs the `landmarks` extra: dlib detection rate / landmark error, pixel baseline.
 realism: $(VENV)/.installed
