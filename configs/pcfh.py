@@ -64,6 +64,11 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   # 64x64 (~2x at 144x144) than LAWM's lambda4 = 2.5e-5 times a per-image sum, the term
   # Eq. (8) meant for GA.
   config.loss.att_stop_gradient = True
+  # Ranges of a random alignment / flip / photometry (input_pipeline.FaceJitter) under which
+  # F sees GA(IN) in Eq. (3); all 0 (the paper: F sees the one aligned crop).
+  config.loss.id_jitter = dict(rotation=0.0, scale=0.0, shift=0.0, flip_prob=0.0,
+                               brightness=0.0, contrast=0.0, gamma=0.0, shading=0.0,
+                               blur=0.0, noise=0.0)
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 8

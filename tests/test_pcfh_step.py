@@ -16,6 +16,7 @@ from hfr_jax.models import lightcnn
 from hfr_jax.ops import warp
 from hfr_jax.pcfh import mutual_information as mi_lib
 from hfr_jax.pcfh import train
+from hfr_jax.recognizer import features as recognizer_features
 
 from test_pcfh_train import save_tiny_recognizer, tiny_config
 
@@ -163,6 +164,36 @@ def test_attention_loss_reaches_ga_only_without_the_stop_gradient(run, stop):
   else:
     assert largest(grads['ga']) > 0
   assert largest(grads['gb']) == 0.0   # GB is not in LA either way
+
+
+def test_identity_loss_under_jitter_is_eq3_on_jittered_views_of_ga(run):
+  """config.loss.id_jitter: LID = lambda2 |F(IV) - F(J(GA(IN)))|_1 with J a random view drawn
+  from the step's key; all-zero ranges give back Eq. (3) on the one aligned crop."""
+  jitter = dict(rotation=10.0, scale=0.1, shift=3.0, flip_prob=0.5, brightness=0.2,
+                contrast=0.3, gamma=0.3, shading=0.3, blur=1.0, noise=0.03)
+  trainer = nnx.merge(run['graphdef'], run['initial'])
+  x, keys = step_inputs(trainer, run['batch'], KEY, run['config'])
+  fake = trainer.generators.ga(x['nir_image'], x['nir_landmarks'])
+  k_id = jax.random.key(3)
+
+  def lid(ranges, rng=k_id):
+    config = run['config'].copy_and_resolve_references()
+    config.loss.id_jitter = ranges
+    return float(train.forward_losses(trainer.generators, trainer, x, (keys[0], keys[1], rng),
+                                      config)[1][0]['id'])
+
+  views = recognizer_features.jittered(k_id, (fake + 1) / 2, x['nir_landmarks'],
+                                       trainer.recognizer.input_size,
+                                       input_pipeline.FaceJitter(**jitter))
+  want = run['config'].loss.lambda2 * np.abs(
+      np.asarray(x['vis_features']) - np.asarray(trainer.recognizer(views)[1])).sum(-1).mean()
+  np.testing.assert_allclose(lid(jitter), want, rtol=1e-5)
+  plain = train.identity_features(trainer.recognizer, fake, x['nir_landmarks'])
+  want_plain = run['config'].loss.lambda2 * np.abs(
+      np.asarray(x['vis_features']) - np.asarray(plain)).sum(-1).mean()
+  np.testing.assert_allclose(lid({k: 0.0 for k in jitter}), want_plain, rtol=1e-5)
+  assert abs(lid(jitter) - want_plain) > 1e-3 * want_plain
+  assert lid(jitter) != lid(jitter, jax.random.key(4))   # a new view every step
 
 
 def test_generator_losses_fall_on_a_fixed_batch(run):

@@ -88,9 +88,26 @@ def nir_channel(images):
   return images[..., :1]
 
 
-def identity_features(recognizer, images, landmarks):
-  """F(.): the recognizer's 256-d features of [-1, 1] faces, aligned by landmarks."""
-  return recognizer_features.embed(recognizer, (images + 1.0) / 2.0, landmarks)
+def identity_features(recognizer, images, landmarks, rng=None, jitter=None):
+  """F(.): the recognizer's 256-d features of [-1, 1] faces, aligned by landmarks.
+
+  With `jitter` (an `input_pipeline.FaceJitter`), F sees each face under a
+  random alignment, flip and photometry drawn from `rng`.
+  """
+  images = (images + 1.0) / 2.0
+  if jitter is None:
+    return recognizer_features.embed(recognizer, images, landmarks)
+  _, feats = recognizer(recognizer_features.jittered(rng, images, landmarks,
+                                                     recognizer.input_size, jitter))
+  return feats
+
+
+def identity_jitter(config: ml_collections.ConfigDict):
+  """config.loss.id_jitter as a FaceJitter, or None when every range is 0 (the paper)."""
+  ranges = dict(config.loss.get('id_jitter') or {})
+  if not any(ranges.values()):
+    return None
+  return input_pipeline.FaceJitter(**ranges)
 
 
 def downsample(x, size):
@@ -122,7 +139,9 @@ def forward_losses(generators, trainer, x, rngs, config):
   if w.lambda1:
     terms['rec'] = losses.cycle(generators.gb(fake), nir, w.lambda1)
   if w.lambda2:
-    f_fake = identity_features(trainer.recognizer, fake, x['nir_landmarks'])
+    jitter = identity_jitter(config)
+    f_fake = identity_features(trainer.recognizer, fake, x['nir_landmarks'],
+                               rngs[2] if jitter else None, jitter)
     terms['id'] = losses.identity(x['vis_features'], f_fake, w.lambda2)
   if w.lambda3:
     terms['y'] = losses.luminance(fake, nir, w.lambda3)
@@ -155,8 +174,9 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef):
     x['vis_features'] = jax.lax.stop_gradient(
         identity_features(trainer.recognizer, x['vis_image'], x['vis_landmarks']))
     mi_keys = jax.random.split(k_mi, 4)
+    k_id = jax.random.fold_in(k_mi, 1)   # F's view jitter (config.loss.id_jitter)
 
-    g_loss = lambda g: forward_losses(g, trainer, x, mi_keys[:2], config)
+    g_loss = lambda g: forward_losses(g, trainer, x, (mi_keys[0], mi_keys[1], k_id), config)
     (g_total, (terms, fake, _)), g_grads = nnx.value_and_grad(g_loss, has_aux=True)(
         trainer.generators)
     fake = jax.lax.stop_gradient(fake)

@@ -20,7 +20,6 @@ from hfr_jax import input_pipeline
 from hfr_jax import metrics as metrics_lib
 from hfr_jax import training
 from hfr_jax.models import lightcnn
-from hfr_jax.ops import align
 from hfr_jax.recognizer import features
 from hfr_jax.recognizer import losses
 
@@ -41,17 +40,7 @@ def create_optimizer(model, config: ml_collections.ConfigDict) -> nnx.Optimizer:
 
 def augmented_inputs(rng, images, landmarks, size: int, jitter: input_pipeline.FaceJitter):
   """uint8 faces -> aligned gray (N, size, size, 1) under random alignment, flip and photometry."""
-  n = len(images)
-  k_geometry, k_flip, k_photo = jax.random.split(rng, 3)
-  template = jnp.asarray(align.mean_face(size))
-  templates = jax.vmap(lambda k: input_pipeline.jitter_template(k, template, jitter))(
-      jax.random.split(k_geometry, n))
-  x = features.prepare(images.astype(jnp.float32) / 255.0, landmarks, size, templates)
-  # The template is symmetric about the crop's centre column, so a mirrored crop is aligned too.
-  flip = jax.random.bernoulli(k_flip, float(jitter.flip_prob), (n,))
-  x = jnp.where(flip[:, None, None, None], x[:, :, ::-1], x)
-  return jax.vmap(lambda k, i: input_pipeline.photometric(k, i, jitter))(
-      jax.random.split(k_photo, n), x)
+  return features.jittered(rng, images.astype(jnp.float32) / 255.0, landmarks, size, jitter)
 
 
 def classification_loss(model, x, labels, loss: str, margin: dict):
