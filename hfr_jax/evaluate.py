@@ -88,6 +88,25 @@ def read_images(builder, split: str, records=None, batch_size: int = 64):
   return images, landmarks, ids
 
 
+def read_twins(builder, split: str, records) -> np.ndarray | None:
+  """uint8 VIS twins of `records` of a split, in order; None unless every one has a twin."""
+  _, index = input_pipeline.open_split(builder, split)
+  if not len(records) or not index.has_twin[np.asarray(records)].all():
+    return None
+  twins, _ = split_outputs(lambda b: b['vis_twin'], builder, split, records=records, twins=True)
+  return twins
+
+
+def enlarge(grid: np.ndarray, face_size: int, min_face: int = 128) -> np.ndarray:
+  """A grid of face_size faces, each pixel repeated so faces are >= min_face pixels wide.
+
+  Whole-pixel repetition: the picture shows the pixels the networks made,
+  without an interpolator's smoothing.
+  """
+  factor = max(1, -(-min_face // face_size))
+  return np.repeat(np.repeat(np.asarray(grid), factor, axis=0), factor, axis=1)
+
+
 @functools.partial(jax.jit, static_argnames='graphdef')
 def _embed(graphdef, state, images, landmarks):
   model = nnx.merge(graphdef, state)

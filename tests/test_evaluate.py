@@ -218,6 +218,23 @@ def test_generation_fidelity_scores_probe_and_generated_images_against_their_twi
   assert none is None
 
 
+def test_read_twins_returns_each_records_twin_in_order_or_none(tiny_builder):
+  source, index = input_pipeline.open_split(tiny_builder, 'probe')
+  records = [5, 0, 3]
+  want = np.stack([input_pipeline.decode_png(source[r]['vis_twin']) for r in records])
+  np.testing.assert_array_equal(evaluate.read_twins(tiny_builder, 'probe', records), want)
+  assert evaluate.read_twins(tiny_builder, 'gallery', [0]) is None   # no twins there
+
+
+def test_enlarge_repeats_whole_pixels_up_to_the_face_size():
+  grid = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+  big = evaluate.enlarge(grid, face_size=50, min_face=128)    # ceil(128 / 50) = 3
+  assert big.shape == (6, 9, 3)
+  np.testing.assert_array_equal(big[::3, ::3], grid)
+  np.testing.assert_array_equal(big[2::3, 2::3], grid)
+  assert evaluate.enlarge(grid, face_size=128).shape == grid.shape
+
+
 def read_directly(builder, split, records):
   """Images, landmarks, identities of `records`, one at a time from the TFDS source."""
   source, _ = input_pipeline.open_split(builder, split)

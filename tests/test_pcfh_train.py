@@ -8,6 +8,7 @@ import textwrap
 from flax import nnx
 import jax
 import numpy as np
+from PIL import Image
 import pytest
 
 from configs import pcfh as pcfh_config
@@ -110,7 +111,11 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   results = json.loads((tmp_path / 'whole' / 'results.json').read_text())
   for key in ('raw_nir', 'pcfh', 'fused'):
     assert set(results[key]) >= {'rank1', 'vr_at_far_1e-2', 'vr_at_far_1e-3'}
-  assert (tmp_path / 'whole' / 'samples.png').is_file()
+  # Four probes, each row NIR | warped VIS | Att | GA(NIR) | gallery | twin, faces >= 128 px.
+  samples = np.asarray(Image.open(tmp_path / 'whole' / 'samples.png'))
+  face = TINY['resolution'] * -(-128 // TINY['resolution'])
+  assert samples.shape[:2] == (4 * face, 6 * face)
+  assert set(results['fidelity']) == {'raw_nir', 'pcfh'}
   assert results['dataset']['config'].startswith('seed4_')
   assert results['num_probe'] == TINY['num_identities'] // 2 * TINY['nir_per_identity']
 

@@ -224,7 +224,10 @@ def make_preview(config: ml_collections.ConfigDict, graphdef):
 
 
 def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
-  """The preview grid on the first test identities: each one's gallery face and first probe."""
+  """The preview grid on the first test identities: each one's gallery face and first probe.
+
+  Faces enlarged to >= 128 pixels (`evaluate.enlarge`).
+  """
   _, probe_index = input_pipeline.open_split(builder, 'probe')
   _, gallery_index = input_pipeline.open_split(builder, 'gallery')
   vis, vis_lm, ids = evaluate.read_images(builder, 'gallery',
@@ -233,7 +236,7 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
   nir, nir_lm, _ = evaluate.read_images(builder, 'probe', first)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': nir, 'nir_landmarks': nir_lm, 'vis_image': vis, 'vis_landmarks': vis_lm}
-  return np.asarray(make_preview(config, graphdef)(state, batch))
+  return evaluate.enlarge(make_preview(config, graphdef)(state, batch), config.model.resolution)
 
 
 # ----------------------------------------------------------------------------

@@ -308,11 +308,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
              'export_dir': export_dir},
       notes='raw_nir: probes as captured; pcfh: GA(NIR); fused: mean of both scores '
             '(Sec. 4.2); vis_to_vis: VIS probes of the test identities, the same recognizer. '
-            'Samples: NIR | warped VIS | attention | GA(NIR) | VIS.')
+            'Samples: NIR | warped VIS | attention | GA(NIR) | gallery VIS | VIS twin (the '
+            'probe\'s scene in VIS, synthetic sets only).')
 
 
 def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
-  """Preview grid on the first test identities' probes, each with its gallery face."""
+  """Preview grid on the first test identities' probes, each with its gallery face.
+
+  Columns: NIR | warped VIS | Att | GA(NIR) | gallery VIS, and the probe's VIS
+  twin last where the set has twins; faces enlarged to >= 128 pixels.
+  """
   _, probe_index = input_pipeline.open_split(builder, 'probe')
   _, gallery_index = input_pipeline.open_split(builder, 'gallery')
   ids = np.unique(probe_index.identity)[:count]
@@ -322,4 +327,8 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
   g_img, g_lm, _ = evaluate.read_images(builder, 'gallery', g)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': p_img, 'nir_landmarks': p_lm, 'vis_image': g_img, 'vis_landmarks': g_lm}
-  return np.asarray(make_preview(config, graphdef)(state, batch))
+  grid = np.asarray(make_preview(config, graphdef)(state, batch))
+  twins = evaluate.read_twins(builder, 'probe', p)
+  if twins is not None:
+    grid = np.concatenate([grid, np.concatenate(list(twins), axis=0) / 255.0], axis=1)
+  return evaluate.enlarge(grid, p_img.shape[1])
