@@ -18,7 +18,10 @@ from hfr_jax import input_pipeline
 from hfr_jax import landmarks as landmarks_lib
 from hfr_jax.ops import mean_shape
 from tfds_builders import real_data
+import tfds_builders.buaa_visnir as buaa
 import tfds_builders.casia_nir_vis2 as casia
+import tfds_builders.cufsf as cufsf
+import tfds_builders.oulu_casia_nir_vis as oulu
 
 CASIA_DUMMY = os.path.join(os.path.dirname(casia.__file__), 'dummy_data')
 
@@ -317,3 +320,138 @@ def test_without_table_or_dlib_the_error_names_the_command(casia_copy, tmp_path,
   monkeypatch.setattr(landmarks_lib, 'dlib_models', no_dlib)
   _fails(casia_copy, tmp_path / 'tfds',
          rf'python -m hfr_jax\.tools\.detect_landmarks --manual_dir={casia_copy}')
+
+
+# ----------------------------------------------------------------------------
+# Oulu-CASIA NIR&VIS, BUAA-VisNir, CUFSF: miniature configs on their dummy releases.
+
+
+def dummy(module):
+  return os.path.join(os.path.dirname(module.__file__), 'dummy_data')
+
+
+def test_oulu_protocol_defaults_are_the_published_ones():
+  config = oulu.Builder.BUILDER_CONFIGS[0]
+  assert (config.num_train, config.num_test, config.per_expression) == (20, 20, 8)
+
+
+def test_oulu_splits_take_frames_per_expression_of_disjoint_subjects(tmp_path):
+  config = oulu.OuluConfig(name='tiny', num_train=1, num_test=1, per_expression=1,
+                           test_vis_per_expression=1)
+  builder = build('oulu_casia_nir_vis', config, dummy(oulu), tmp_path)
+  splits = {s: read_split(builder, s) for s in ('train', 'gallery', 'probe', 'test_vis')}
+  release = os.path.join(dummy(oulu), 'OriginalImg')
+  sequences = {}
+  for split, records in splits.items():
+    for r in records:
+      spectrum, light, subject, expression, _ = image_id(r).split('/')
+      assert light == 'Strong' and os.path.isfile(os.path.join(release, image_id(r)))
+      assert int(r['modality']) == {'NI': input_pipeline.NIR, 'VL': input_pipeline.VIS}[spectrum]
+      sequences.setdefault((split, spectrum, subject, expression), []).append(r)
+  subjects = {s: {k[2] for k in sequences if k[0] == s} for s in splits}
+  assert len(subjects['train']) == 1 and len(subjects['gallery']) == 1
+  assert subjects['gallery'] == subjects['probe'] == subjects['test_vis']
+  assert subjects['train'].isdisjoint(subjects['gallery'])
+  expressions = len(oulu.oulu_casia_nir_vis_dataset_builder.EXPRESSIONS)
+  assert len(splits['train']) == 2 * expressions        # both spectra, one frame each
+  assert len(splits['gallery']) == len(splits['probe']) == len(splits['test_vis']) == expressions
+  assert all(len(v) == 1 for v in sequences.values())
+  gallery_ids = {image_id(r) for r in splits['gallery']}
+  assert gallery_ids.isdisjoint(image_id(r) for r in splits['test_vis'])
+  identity = {k[2]: {int(r['identity']) for r in v} for k, v in sequences.items()}
+  assert all(len(v) == 1 for v in identity.values())
+  # The same seed draws the same frames.
+  again = build('oulu_casia_nir_vis', config, dummy(oulu), tmp_path / 'again')
+  assert {image_id(r) for r in read_split(again, 'gallery')} == gallery_ids
+
+
+def test_oulu_default_config_needs_forty_subjects(tmp_path):
+  with pytest.raises(real_data.ManualDataError, match='3 subjects found; the protocol needs 20'):
+    build('oulu_casia_nir_vis', 'default', dummy(oulu), tmp_path)
+
+
+def test_buaa_first_subjects_train_and_one_vis_is_the_gallery(tmp_path):
+  config = buaa.BuaaConfig(name='tiny', num_train=1, pairs=2)
+  builder = build('buaa_visnir', config, dummy(buaa), tmp_path)
+  release = os.path.join(dummy(buaa), 'BUAA-VisNir')
+  subjects = sorted(os.listdir(release), key=int)
+  _, no_face = table(dummy(buaa))
+  used = lambda subjects, ks: {f'{s}/{k}.bmp' for s in subjects for k in ks} - {
+      p[len('BUAA-VisNir/'):] for p in no_face}
+  expected = {'train': used(subjects[:1], range(1, 5)), 'gallery': used(subjects[1:], [1]),
+              'probe': used(subjects[1:], [2, 4]), 'test_vis': used(subjects[1:], [3])}
+  identity = {}
+  for split, paths in expected.items():
+    records = read_split(builder, split)
+    assert {image_id(r) for r in records} == paths
+    for r in records:
+      subject, k = image_id(r)[:-len('.bmp')].split('/')
+      assert int(r['modality']) == (input_pipeline.VIS if int(k) % 2 else input_pipeline.NIR)
+      identity.setdefault(subject, set()).add(int(r['identity']))
+  assert all(len(v) == 1 for v in identity.values()) and len(identity) == len(subjects)
+
+
+def test_buaa_test_only_has_no_train_split_and_registered_configs_name_what_lacks(tmp_path):
+  builder = build('buaa_visnir', buaa.BuaaConfig(name='tiny_test', num_train=0, pairs=2),
+                  dummy(buaa), tmp_path)
+  assert 'train' not in builder.info.splits
+  assert len(read_split(builder, 'gallery')) == len(os.listdir(
+      os.path.join(dummy(buaa), 'BUAA-VisNir')))
+  with pytest.raises(real_data.ManualDataError, match=r'BUAA-VisNir/1/6\.bmp not found'):
+    build('buaa_visnir', 'test_only', dummy(buaa), tmp_path / 'registered')   # 9 pairs
+  with pytest.raises(real_data.ManualDataError, match='4 numbered subject folders'):
+    build('buaa_visnir', 'default', dummy(buaa), tmp_path / 'default')        # 50 to train
+
+
+def test_cufsf_sketch_probes_photo_gallery_and_nulls_three_subject_sets(tmp_path):
+  assert (cufsf.Builder.BUILDER_CONFIGS[0].representation,
+          cufsf.Builder.BUILDER_CONFIGS[0].train) == (250, 250)
+  config = cufsf.CufsfConfig(name='tiny', representation=1, train=2)
+  builder = build('cufsf', config, dummy(cufsf), tmp_path)
+  assert set(builder.info.splits) == {'representation', 'train', 'gallery', 'probe'}
+  with open(os.path.join(dummy(cufsf), 'CUFSF',
+                         'names_of_photos_used_for_drawing_sketches.txt')) as f:
+    subjects = {l.strip()[:5] for l in f if l.strip()}
+  _, no_face = table(dummy(cufsf))
+  seen, template = {}, real_data.frame_template(config.resolution)
+  for split in builder.info.splits:
+    for r in read_split(builder, split):
+      path = image_id(r)
+      sketch = path.startswith('original_sketch/')
+      assert int(r['modality']) == (0 if sketch else 1)
+      assert builder.info.features['modality'].int2str(int(r['modality'])) == (
+          'sketch' if sketch else 'photo')
+      subject = os.path.basename(path)[:5]
+      seen.setdefault(subject, set()).add((split, int(r['identity'])))
+      if 'CUFSF/' + path in no_face:   # a sketch with fiducial points: placed from its eyes
+        np.testing.assert_allclose(r['landmarks'], template, atol=1e-3)
+  assert set(seen) == subjects
+  assert all(len({i for _, i in v}) == 1 for v in seen.values())       # one identity each
+  assert len({min(i for _, i in v) for v in seen.values()}) == len(subjects)
+  photo_dropped = {os.path.basename(p)[:5] for p in no_face if '/photos/' in p}
+  groups = {}
+  for subject, found in seen.items():
+    splits = {split for split, _ in found}
+    group = ('representation' if 'representation' in splits else
+             'train' if 'train' in splits else 'test')
+    groups[group] = groups.get(group, 0) + 1
+    assert splits == ({group} if group != 'test' else
+                      {'probe'} | ({'gallery'} - ({'gallery'} if subject in photo_dropped else set())))
+  assert groups == {'representation': config.representation, 'train': config.train,
+                    'test': len(subjects) - config.representation - config.train}
+  for split in ('representation', 'train'):   # sketch and photo of each subject, less drops
+    records = read_split(builder, split)
+    subjects_here = {os.path.basename(image_id(r))[:5] for r in records}
+    assert len(records) == 2 * len(subjects_here) - len(subjects_here & photo_dropped)
+
+
+def test_cufsf_missing_photo_names_the_feret_file(tmp_path):
+  manual = tmp_path / 'manual'
+  shutil.copytree(dummy(cufsf), manual)
+  photo = sorted((manual / 'CUFSF' / 'photos').iterdir())[0]
+  os.remove(photo)
+  with pytest.raises(real_data.ManualDataError,
+                     match=rf'names_of_photos_used_for_drawing_sketches\.txt:1: FERET photo '
+                           rf'{photo.name[:17]!r} not found'):
+    build('cufsf', cufsf.CufsfConfig(name='tiny', representation=1, train=2), manual,
+          tmp_path / 'tfds')

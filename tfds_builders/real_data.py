@@ -341,3 +341,19 @@ def contiguous_ids(subjects) -> dict[str, int]:
   """Subject name -> 0..N-1 in sorted order (numeric names sort as numbers)."""
   key = lambda s: (0, int(s), s) if s.isdigit() else (1, 0, s)
   return {s: i for i, s in enumerate(sorted(set(subjects), key=key))}
+
+
+def shuffled_groups(subjects, sizes, seed: int) -> list[list[str]]:
+  """Consecutive groups of `sizes` from a seeded permutation of the sorted subjects.
+
+  The subjects after the last size form one more group (maybe empty). Raises
+  ManualDataError when there are fewer subjects than the sizes ask for.
+  """
+  subjects = sorted(set(subjects))
+  if sum(sizes) > len(subjects):
+    raise ManualDataError(f'{len(subjects)} subjects found; the protocol needs '
+                          f'{" + ".join(map(str, sizes))}')
+  order = [subjects[i] for i in np.random.default_rng(seed).permutation(len(subjects))]
+  bounds = np.cumsum([0, *sizes])
+  return [sorted(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])] + [
+      sorted(order[bounds[-1]:])]
