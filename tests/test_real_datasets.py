@@ -455,3 +455,26 @@ def test_cufsf_missing_photo_names_the_feret_file(tmp_path):
                            rf'{photo.name[:17]!r} not found'):
     build('cufsf', cufsf.CufsfConfig(name='tiny', representation=1, train=2), manual,
           tmp_path / 'tfds')
+
+
+# ----------------------------------------------------------------------------
+# Configs name these builders and their configs.
+
+
+@pytest.mark.parametrize('variant,field', [('casia', 'data'), ('casia_oulu', 'eval_data'),
+                                           ('casia_buaa', 'eval_data')])
+def test_pcfh_real_variants_name_registered_builders(variant, field):
+  from configs import pcfh as pcfh_config
+  config = pcfh_config.get_config(variant)
+  assert (config.data.name, config.data.config) == ('casia_nir_vis2', 'fold1')
+  builder = datasets.builder(config[field])
+  assert builder.builder_config.name == config[field].config
+  assert builder.builder_config.resolution == config.data.resolution
+
+
+@pytest.mark.parametrize('scale', ['casia', 'oulu', 'cufsf'])
+def test_null_real_scales_name_registered_builders(scale):
+  from configs import null as null_config
+  data = null_config.get_config(f'vae_gan,{scale}').data
+  builder = datasets.builder(data)
+  assert (builder.name, builder.builder_config.name) == (data.name, data.config)
