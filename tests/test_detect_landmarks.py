@@ -26,8 +26,10 @@ def test_dlib_finds_the_astronaut_with_68_points_in_ibug_order():
   detector, _ = landmarks.dlib_models()
   box = max(detector(image, 0), key=lambda b: b.area())
   margin = 0.1 * box.width()        # the jaw and brows may stray just past dlib's box
-  assert (box.left() - margin <= points[:, 0]).all() and (points[:, 0] <= box.right() + margin).all()
-  assert (box.top() - margin <= points[:, 1]).all() and (points[:, 1] <= box.bottom() + margin).all()
+  x0, x1 = box.left() - margin, box.right() + margin
+  y0, y1 = box.top() - margin, box.bottom() + margin
+  assert ((x0 <= points[:, 0]) & (points[:, 0] <= x1)).all()
+  assert ((y0 <= points[:, 1]) & (points[:, 1] <= y1)).all()
   y = lambda idx: points[idx, 1].mean()
   x = lambda idx: points[idx, 0].mean()
   assert y(np.r_[mean_shape.LEFT_BROW, mean_shape.RIGHT_BROW]) < y(

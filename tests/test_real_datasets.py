@@ -435,8 +435,8 @@ def test_cufsf_sketch_probes_photo_gallery_and_nulls_three_subject_sets(tmp_path
     group = ('representation' if 'representation' in splits else
              'train' if 'train' in splits else 'test')
     groups[group] = groups.get(group, 0) + 1
-    assert splits == ({group} if group != 'test' else
-                      {'probe'} | ({'gallery'} - ({'gallery'} if subject in photo_dropped else set())))
+    test_splits = {'probe'} if subject in photo_dropped else {'probe', 'gallery'}
+    assert splits == ({group} if group != 'test' else test_splits)
   assert groups == {'representation': config.representation, 'train': config.train,
                     'test': len(subjects) - config.representation - config.train}
   for split in ('representation', 'train'):   # sketch and photo of each subject, less drops
@@ -478,3 +478,23 @@ def test_null_real_scales_name_registered_builders(scale):
   data = null_config.get_config(f'vae_gan,{scale}').data
   builder = datasets.builder(data)
   assert (builder.name, builder.builder_config.name) == (data.name, data.config)
+
+
+def test_without_a_table_the_builder_detects_itself(casia_copy, tmp_path, monkeypatch):
+  os.remove(casia_copy / 'landmarks.json')
+  seen = []
+  shape = landmarks_lib.from_eyes(np.array([[5.0, 6.0], [11.0, 6.0]]))
+
+  def detect(image, upsample=0):
+    seen.append(image.shape)
+    return shape
+
+  monkeypatch.setattr(landmarks_lib, 'dlib_models', lambda: (None, None))
+  monkeypatch.setattr(landmarks_lib, 'detect', detect)
+  builder = build('casia_nir_vis2', 'fold1', casia_copy, tmp_path / 'tfds')
+  probe = read_split(builder, 'probe')
+  assert len(probe) == len(casia_lines('nir_probe_1.txt'))     # nothing dropped: all found
+  assert seen and all(s == (16, 16, 3) for s in seen)
+  template = real_data.frame_template(builder.builder_config.resolution)
+  for r in probe:
+    np.testing.assert_allclose(r['landmarks'], template, atol=1e-3)
