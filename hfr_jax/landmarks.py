@@ -1,5 +1,10 @@
 """68-point landmarks: read from sidecar files, or detected with dlib.
 
+Two kinds of sidecar: one file beside each image (`read_sidecar`, what
+hallucinate/translate read), and one table for a whole manually downloaded
+release (`write_table` / `read_table`, `<manual_dir>/landmarks.json`, written
+by hfr_jax.tools.detect_landmarks and read by the real-data builders).
+
 Detection needs the optional `landmarks` extra (dlib-bin and
 face-recognition-models, whose shape_predictor_68 gives iBUG-68 points):
 pip install -e '.[landmarks]'. Points are (x, y) = (column, row) pixels.

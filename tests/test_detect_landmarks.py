@@ -64,6 +64,11 @@ def test_tool_writes_one_table_of_faces_no_faces_and_unreadable_files(tmp_path):
   again = detect_landmarks.run(str(manual), workers=2, progress=False)
   assert again['kept'] == 2 and again['unreadable'] == ['release/broken.jpg']
   assert landmarks.read_table(str(manual / 'landmarks.json'))[1] == no_face
+  # --include: only the matching images are detected (into another table here).
+  only = detect_landmarks.run(str(manual), str(tmp_path / 'only.json'), include=['*/a/*'],
+                              progress=False)
+  assert only['images'] == 1 and set(landmarks.read_table(str(tmp_path / 'only.json'))[0]) == {
+      'release/a/face.png'}
 
 
 def test_two_workers_find_what_one_finds(tmp_path):

@@ -17,6 +17,7 @@ second run skips the images it already holds, so an interrupted run goes on
 where it stopped; --redo starts over.
 """
 
+import fnmatch
 import multiprocessing
 import os
 
@@ -33,6 +34,8 @@ _OUTPUT = flags.DEFINE_string('output', None, 'Table to write; default <manual_d
 _WORKERS = flags.DEFINE_integer('workers', os.cpu_count() or 1, 'Processes (one per core).')
 _UPSAMPLES = flags.DEFINE_list('upsamples', [str(u) for u in landmarks.UPSAMPLES],
                                "Upsamplings tried in turn by dlib's detector.")
+_INCLUDE = flags.DEFINE_list('include', [], 'Only images whose relative path matches one of '
+                             "these globs, e.g. 'OriginalImg/*/Strong/*' (default: all).")
 _REDO = flags.DEFINE_bool('redo', False, 'Detect every image again, ignoring the table.')
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 500, 'Rewrite the table every N images.')
 
@@ -49,9 +52,13 @@ def detect_file(args):
 
 
 def run(manual_dir: str, output: str | None = None, *, workers: int = 1,
-        upsamples=landmarks.UPSAMPLES, redo: bool = False, save_every: int = 500,
+        upsamples=landmarks.UPSAMPLES, include=(), redo: bool = False, save_every: int = 500,
         progress: bool = True) -> dict:
-  """Detects what the table lacks and writes it; returns counts and the table's path."""
+  """Detects what the table lacks and writes it; returns counts and the table's path.
+
+  `include`: globs on the relative path; only matching images are detected (a
+  release's folders no protocol reads, e.g. Oulu-CASIA's Weak and Dark light).
+  """
   manual_dir = os.path.expanduser(manual_dir)
   output = output or os.path.join(manual_dir, landmarks.TABLE_NAME)
   if not os.path.isdir(manual_dir):
@@ -60,7 +67,8 @@ def run(manual_dir: str, output: str | None = None, *, workers: int = 1,
     landmarks.dlib_models()
   except landmarks.LandmarksUnavailable as e:
     raise SystemExit(str(e)) from e
-  images = real_data.find_images(manual_dir)
+  images = [rel for rel in real_data.find_images(manual_dir)
+            if not include or any(fnmatch.fnmatchcase(rel, g) for g in include)]
   points, no_face, unreadable = {}, set(), set()
   if os.path.isfile(output) and not redo:
     points, no_face = landmarks.read_table(output)
@@ -103,7 +111,7 @@ def run(manual_dir: str, output: str | None = None, *, workers: int = 1,
 def main(argv):
   del argv
   s = run(_MANUAL_DIR.value, _OUTPUT.value, workers=_WORKERS.value, upsamples=_UPSAMPLES.value,
-          redo=_REDO.value, save_every=_SAVE_EVERY.value)
+          include=_INCLUDE.value, redo=_REDO.value, save_every=_SAVE_EVERY.value)
   print(f'{s["images"]} images ({s["kept"]} already in the table): {s["faces"]} with '
         f'landmarks ({s["upsampled"]} of the new ones needed upsampling), '
         f'{len(s["no_face"])} without a face found, {len(s["unreadable"])} unreadable '

@@ -106,7 +106,7 @@ class Builder(real_data.Builder):
             f'{where}: FERET photo {stem!r} not found: expected {root}/{PHOTOS}/{stem}.ppm.bz2 '
             f'(or .ppm / .tif / .jpg / .png)\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
       real_data.safe_join(root, sketches[subject], where)
-      points = os.path.join(root, SKETCH_POINTS, f'{subject}.3pts')
+      points = real_data.safe_join(root, f'{SKETCH_POINTS}/{subject}.3pts', where)
       pairs[subject] = (sketches[subject], os.path.relpath(photo, root).replace(os.sep, '/'),
                         read_eyes(points) if os.path.isfile(points) else None)
     representation, train, test = real_data.shuffled_groups(
