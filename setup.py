@@ -2,6 +2,10 @@
 
 from setuptools import find_packages, setup
 
+# dlib's detector and 68-point predictor (hfr_jax/landmarks.py, tools/detect_landmarks.py);
+# face-recognition-models imports pkg_resources, gone from setuptools 82.
+LANDMARKS = ['dlib-bin>=20.0.1,<21', 'face-recognition-models>=0.3.0,<0.4', 'setuptools<82']
+
 setup(
     name='hfr_jax',
     version='0.1.0',
@@ -37,11 +41,11 @@ setup(
         'Pillow>=13.0.0,<14',
     ],
     extras_require={
-        # torch runs the LightCNN conversion tests (the CPU build on disk).
+        # torch runs the LightCNN conversion tests (the CPU build on disk); scikit-image ships
+        # the photograph (astronaut) dlib's landmark tests detect, so the landmarks extra too.
         'test': ['pytest>=9.2.0,<10', 'pytest-xdist>=3.8.0,<4', 'scikit-learn>=1.9.1,<2',
-                 'torch==2.13.0'],
-        # dlib's 68-point predictor; face-recognition-models imports pkg_resources.
-        'landmarks': ['dlib-bin', 'face-recognition-models', 'setuptools<82'],
+                 'torch==2.13.0', 'scikit-image>=0.26.0,<0.27', *LANDMARKS],
+        'landmarks': LANDMARKS,
         # The CPU build on disk; a bare `torch` pulls a multi-GB CUDA build.
         'convert': ['torch==2.13.0'],
     },

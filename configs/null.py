@@ -25,11 +25,12 @@ from hfr_jax import datasets
 
 SETTINGS = ('base', 'vae', 'gan', 'vae_gan', 'kmeans')
 SCALES = ('default', 'demo', 'casia', 'oulu', 'cufsf')
-# Real-data builders (tfds_builders/<name>), named here for when they exist.
+# Real-data builders (tfds_builders/<name>, manual downloads; each README says what goes
+# where). CUFSF has no test_vis split (one photo per subject): its vis_to_vis cannot be scored.
 REAL_DATA = {
     'casia': dict(name='casia_nir_vis2', config='fold1'),
-    'oulu': dict(name='oulu_casia_nir_vis', config=''),
-    'cufsf': dict(name='cufsf', config=''),
+    'oulu': dict(name='oulu_casia_nir_vis', config='default'),
+    'cufsf': dict(name='cufsf', config='default'),
 }
 
 
@@ -111,7 +112,10 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
   config.kmeans.batch_size = 64
 
   if scale in REAL_DATA:
-    config.data = ml_collections.ConfigDict({**REAL_DATA[scale], 'data_dir': None})
+    config.data = ml_collections.ConfigDict({
+        **REAL_DATA[scale], 'resolution': 144,
+        'data_dir': ml_collections.config_dict.placeholder(str),
+        'manual_dir': ml_collections.config_dict.placeholder(str)})
   elif scale == 'demo':
     # 32x32 crops (the set's 64x64 faces hold the inner face in ~30 pixels); a discriminator
     # whose 2 scales see 16 and 8 pixel patches of them. ~0.1 s a step on 2 cores.

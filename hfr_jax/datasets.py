@@ -49,9 +49,14 @@ def builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
 
 
 def prepare(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
-  """Builds the dataset if it is not on disk yet (synthetic: renders it)."""
+  """Builds the dataset if it is not on disk yet (synthetic: renders it).
+
+  Real datasets read the release from `data.manual_dir` (default: TFDS's
+  <data_dir>/downloads/manual); each builder's README says what goes there.
+  """
   b = builder(data)
-  b.download_and_prepare()
+  manual_dir = data.get('manual_dir') or None
+  b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   return b
 
 
