@@ -133,6 +133,8 @@ def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
                    nir_fn=None, batch_size: int = 64) -> dict:
   """{'nir_to_vis', 'vis_to_vis'}: (scores, probe_ids, gallery_ids) by cosine similarity.
 
+  vis_to_vis only where the dataset has VIS probes (`protocol.vis_split`).
+
   feature_fn(batch) embeds VIS images; `nir_fn` (default: feature_fn) the NIR
   probes, for methods with one encoder per domain (NULL).
   """
@@ -141,10 +143,17 @@ def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
                                        records=protocol.gallery_records, **kw)
   nir, nir_ids = split_outputs(nir_fn or feature_fn, builder, protocol.probe_split,
                                **_probe_records(protocol), **kw)
-  vis, vis_ids = split_outputs(feature_fn, builder, protocol.vis_split,
-                               **_vis_records(protocol), **kw)
-  return {'nir_to_vis': (metrics.cosine_similarity(nir, gallery), nir_ids, gallery_ids),
-          'vis_to_vis': (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)}
+  curves = {'nir_to_vis': (metrics.cosine_similarity(nir, gallery), nir_ids, gallery_ids)}
+  if has_split(builder, protocol.vis_split):
+    vis, vis_ids = split_outputs(feature_fn, builder, protocol.vis_split,
+                                 **_vis_records(protocol), **kw)
+    curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
+  return curves
+
+
+def has_split(builder, split: str) -> bool:
+  """Whether the dataset has `split` (CUFSF has no VIS probes: no vis_to_vis there)."""
+  return split in builder.info.splits
 
 
 def image_fidelity(images, targets):
@@ -209,7 +218,7 @@ def generation_curves(generator, recognizer, builder, protocol: Protocol = Proto
   s_fake = metrics.cosine_similarity(fake, gallery)
   curves = {'raw_nir': (s_raw, ids, gallery_ids), name: (s_fake, ids, gallery_ids),
             'fused': ((s_raw + s_fake) / 2.0, ids, gallery_ids)}
-  if vis_to_vis:
+  if vis_to_vis and has_split(builder, protocol.vis_split):
     vis, vis_ids = split_outputs(embed, builder, protocol.vis_split, batch_size=batch_size,
                                  **_vis_records(protocol))
     curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
@@ -303,7 +312,7 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
       **results,
   }
   headline = ''
-  if gap is not None:
+  if gap is not None and 'vis_to_vis' in results:
     closed = gap_closed(results, gap[1], gap[0])
     # null, not NaN, when there is no gap: NaN is not JSON.
     payload['gap_closed'] = None if np.isnan(closed) else closed

@@ -14,8 +14,10 @@ import pytest
 import tensorflow_datasets as tfds
 
 from hfr_jax import datasets
+from hfr_jax import evaluate
 from hfr_jax import input_pipeline
 from hfr_jax import landmarks as landmarks_lib
+from hfr_jax import metrics
 from hfr_jax.ops import mean_shape
 from tfds_builders import real_data
 import tfds_builders.buaa_visnir as buaa
@@ -498,3 +500,21 @@ def test_without_a_table_the_builder_detects_itself(casia_copy, tmp_path, monkey
   template = real_data.frame_template(builder.builder_config.resolution)
   for r in probe:
     np.testing.assert_allclose(r['landmarks'], template, atol=1e-3)
+
+
+def test_without_vis_probes_the_evaluator_scores_nir_to_vis_and_reports_no_gap(tmp_path):
+  """CUFSF has no test_vis split: no vis_to_vis curve, and no gap_closed, instead of a crash."""
+  builder = build('cufsf', cufsf.CufsfConfig(name='tiny', representation=1, train=2),
+                  dummy(cufsf), tmp_path / 'data')
+  pixels = lambda b: np.asarray(b['image'], np.float32).reshape(len(b['image']), -1)
+  curves = evaluate.feature_curves(pixels, builder, batch_size=4)
+  assert set(curves) == {'nir_to_vis'}
+  scores, probe_ids, gallery_ids = curves['nir_to_vis']
+  probes = read_split(builder, 'probe')
+  gallery = read_split(builder, 'gallery')
+  want = lambda rs: np.stack([np.asarray(r['image'], np.float32).reshape(-1) for r in rs])
+  np.testing.assert_allclose(scores, metrics.cosine_similarity(want(probes), want(gallery)),
+                             rtol=1e-5)
+  results = evaluate.write_report(str(tmp_path / 'run'), curves, title='t', dataset={},
+                                  config={}, gap=('nir_to_vis', 'nir_to_vis'))
+  assert 'gap_closed' not in results and 'vis_to_vis' not in results['metrics']

@@ -121,7 +121,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                             num_iters=km.num_iters, num_init=km.num_init)
   found = evaluate.feature_curves(lambda batch: centre_profile(embed(batch), centres), builder,
                                   batch_size=km.batch_size)
-  found = {'kmeans': found['nir_to_vis'], 'vis_to_vis': found['vis_to_vis']}
+  found = {'kmeans': found.pop('nir_to_vis'), **found}
   return evaluate.write_report(
       workdir, found, title='k-means baseline: NIR probes vs VIS gallery by centre profiles',
       dataset={'name': builder.name, 'config': builder.builder_config.name,

@@ -191,10 +191,11 @@ def content_fn(model: null_models.NULLModel, domain: str):
 
 
 def curves(model, builder, protocol, batch_size: int) -> dict:
-  """'null' (NIR probes vs VIS gallery) and 'vis_to_vis' by content-code cosine."""
+  """'null' (NIR probes vs VIS gallery) and 'vis_to_vis' (where the set has VIS probes) by
+  content-code cosine."""
   found = evaluate.feature_curves(content_fn(model, 'vis'), builder, protocol,
                                   nir_fn=content_fn(model, 'nir'), batch_size=batch_size)
-  return {'null': found['nir_to_vis'], 'vis_to_vis': found['vis_to_vis']}
+  return {'null': found.pop('nir_to_vis'), **found}
 
 
 PREVIEW_TAG = 'nir|rec|to_vis_a|to_vis_b || vis|rec|to_nir_a|to_nir_b'
