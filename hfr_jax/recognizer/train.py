@@ -73,6 +73,8 @@ class Trainer(nnx.Module):
     m = config.model
     self.model = lightcnn.create(m.arch, num_classes=num_classes, width=m.width,
                                  input_size=m.input_size, rngs=rngs)
+    if m.get('zero_init_residual'):
+      lightcnn.zero_init_residual(self.model)
     self.optimizer = create_optimizer(self.model, config)
 
 
