@@ -103,8 +103,10 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, classes: np.nda
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
-          stop_at: int | None = None):
+          stop_at: int | None = None, name: str = 'recognizer'):
   """Trains (or resumes) and saves a `load_pretrained` directory; returns (model, dir).
+
+  `name` prefixes the progress lines (a run that trains F and a judge shows which).
 
   The last `config.eval.val_identities` training identities are held out
   (`input_pipeline.validation_identities`) and scored every `eval_every`
@@ -135,7 +137,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   step = training.train_loop(
       trainer, make_train_step(config, graphdef, classes), batches, workdir=workdir,
       schedule=training.Schedule.from_config(config.train), step_key=step_key,
-      checkpointed=('model', 'optimizer'), name='recognizer',
+      checkpointed=('model', 'optimizer'), name=name,
       batch_keys=('image', 'landmarks', 'identity'), validate=validate, stop_at=stop_at)
   if step < config.train.num_steps:
     return trainer.model, None
