@@ -31,6 +31,8 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.model.arch = '29v2'      # 9, 29, 29v2 (Wu et al. 2018)
   config.model.width = 1.0        # channel multiplier
   config.model.input_size = 128   # aligned gray crop fed to the network
+  # 29 / 29v2: each residual block starts as the identity (lightcnn.zero_init_residual).
+  config.model.zero_init_residual = False
 
   config.train = ml_collections.ConfigDict()
   config.train.optimizer = 'sgd'  # the LightCNN recipe: SGD, momentum 0.9, wd 1e-4

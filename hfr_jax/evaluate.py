@@ -8,7 +8,8 @@ recognizer's VIS->VIS as the upper bound, and, where the probes have VIS
 twins (synthetic test probes), how close the generated images come to them
 (`image_fidelity`: PSNR, SSIM; raw NIR is the floor); `write_report` writes
 the files and `gap_closed`, the share of the NIR->VIS rank-1 gap a method
-closes.
+closes, and, given the same curves scored by a judge (a recognizer that took
+no part in training), both side by side.
 """
 
 import dataclasses
@@ -281,10 +282,43 @@ def _fmt(x):
   return f'{100 * x:.2f}'
 
 
+def _gap_or_none(results: dict, gap: tuple[str, str]) -> float | None:
+  """gap_closed of gap = (raw, method); None, not NaN, when there is no gap (NaN is not JSON)
+  or no vis_to_vis to measure it against."""
+  if 'vis_to_vis' not in results:
+    return None
+  closed = gap_closed(results, gap[1], gap[0])
+  return None if np.isnan(closed) else closed
+
+
+def _judge_table(by_f: dict, by_judge: dict, payload: dict, judge: dict) -> str:
+  """report.md's F-vs-judge table: rank-1 and VR@FAR=1% of each method, gap closed below."""
+  cell = lambda r, key: _fmt(r[key]) if r is not None else '-'
+  rows = '\n'.join(
+      f'| {name} | {cell(by_f.get(name), "rank1")} | {cell(r, "rank1")} | '
+      f'{cell(by_f.get(name), "vr_at_far_1e-2")} | {cell(r, "vr_at_far_1e-2")} |'
+      for name, r in by_judge.items())
+  if 'gap_closed' in payload:
+    share = lambda x: 'no gap' if x is None else f'{100 * x:.1f} %'
+    rows += (f"\n| gap closed | {share(payload['gap_closed'])} | "
+             f"{share(payload['judge']['gap_closed'])} | | |")
+  about = ', '.join(f'{k} {v}' for k, v in judge.items() if v is not None)
+  return f"""
+**Judge**: a second recognizer ({about}) that took no part in training scores the same
+images. F is the recognizer of the table above; a generator trained against F can fool F
+without drawing the person, which the judge would not reward.
+
+| method | rank-1 % F | rank-1 % judge | VR@FAR=1% F | VR@FAR=1% judge |
+|---|---|---|---|---|
+{rows}
+"""
+
+
 def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, config,
                  notes: str = '', extra: dict | None = None,
                  images: dict[str, np.ndarray] | None = None,
-                 gap: tuple[str, str] | None = None, fidelity: dict | None = None) -> dict:
+                 gap: tuple[str, str] | None = None, fidelity: dict | None = None,
+                 judged: dict | None = None, judge: dict | None = None) -> dict:
   """Scores every entry of `curves` ({method: (scores, probe_ids, gallery_ids)}).
 
   Writes results.json (each method's metrics under `metrics` and at the top
@@ -294,6 +328,12 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   `gap_closed` of `method` over `raw` against curves['vis_to_vis'].
   `fidelity` (from `generation_curves(..., with_fidelity=True)`) goes into
   results.json and a table of report.md when not None.
+
+  `judged`: curves like `curves` (the same methods) scored by a second
+  recognizer, the judge, that took no part in training; `judge` describes it
+  ({arch, seed, data_seed, dir}). results.json gets `judge`: each method's
+  metrics, `gap_closed` (with `gap`) and `recognizer`; report.md a table of
+  rank-1 and VR@FAR=1% under the recognizer of `curves` (F) and under the judge.
   """
   os.makedirs(workdir, exist_ok=True)
   results = {name: metrics.summary(*c) for name, c in curves.items()}
@@ -313,11 +353,8 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   }
   headline = ''
   if gap is not None and 'vis_to_vis' in results:
-    closed = gap_closed(results, gap[1], gap[0])
-    # null, not NaN, when there is no gap: NaN is not JSON.
-    payload['gap_closed'] = None if np.isnan(closed) else closed
-    share = ('no gap to close' if payload['gap_closed'] is None else
-             f'{100 * closed:.1f} % of the rank-1 gap')
+    payload['gap_closed'] = closed = _gap_or_none(results, gap)
+    share = 'no gap to close' if closed is None else f'{100 * closed:.1f} % of the rank-1 gap'
     headline = (f"\n**Gap closed** by {gap[1]}: {share} between {gap[0]} "
                 f"({_fmt(results[gap[0]]['rank1'])} %) and vis_to_vis "
                 f"({_fmt(results['vis_to_vis']['rank1'])} %, the same recognizer on VIS "
@@ -335,6 +372,14 @@ raw_nir, the probe itself, is the floor.
 |---|---|---|
 {lines}
 """
+  judge_table = ''
+  if judged is not None:
+    by_judge = {name: metrics.summary(*c) for name, c in judged.items()}
+    payload['judge'] = dict(by_judge)
+    if gap is not None:
+      payload['judge']['gap_closed'] = _gap_or_none(by_judge, gap)
+    payload['judge']['recognizer'] = judge or {}
+    judge_table = _judge_table(results, by_judge, payload, judge or {})
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
   for name in ('roc.png', 'cmc.png'):
@@ -358,7 +403,7 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 | method | probe x gallery | rank-1 % | rank-5 % | VR@FAR=1% | VR@FAR=0.1% | EER % |
 |---|---|---|---|---|---|---|
 {rows}
-{headline}{fidelity_table}
+{headline}{judge_table}{fidelity_table}
 ![ROC](roc.png) ![CMC](cmc.png){pictures}
 
 Commit `{payload['git_commit']}`, {payload['created']}.

@@ -34,18 +34,33 @@ COLUMNS = (('rank1', 'rank-1'), ('rank5', 'rank-5'), ('vr_at_far_1e-2', 'VR@FAR=
 
 
 def format_table(payload: dict) -> str:
-  """The results a run ends with: one row per method (%), then gap_closed if reported."""
+  """The results a run ends with: one row per method (%), then gap_closed if reported.
+
+  With a judge (payload['judge'], a recognizer that took no part in training),
+  its rows follow as 'judge: <method>', then its gap closed.
+  """
+  judge = payload.get('judge') or {}
+  judged = {f'judge: {name}': m for name, m in judge.items()
+            if isinstance(m, dict) and 'rank1' in m}
   rows = payload['metrics']
-  width = max(len('method (%)'), *map(len, rows))
+  width = max(len('method (%)'), *map(len, rows), *map(len, judged))
   cell = lambda value: '-' if value is None else f'{100 * value:.2f}'
+  row = lambda name, m: name.ljust(width) + ''.join(f'{cell(m.get(key)):>13}'
+                                                    for key, _ in COLUMNS)
   lines = ['method (%)'.ljust(width) + ''.join(f'{title:>13}' for _, title in COLUMNS)]
-  lines += [name.ljust(width) + ''.join(f'{cell(m.get(key)):>13}' for key, _ in COLUMNS)
-            for name, m in rows.items()]
-  gap = payload.get('gap_closed')
-  if gap is not None:
-    shown = 'undefined (vis_to_vis is not above raw)' if math.isnan(gap) else f'{100 * gap:.1f} %'
-    lines.append(f'gap closed, (fused - raw) / (vis_to_vis - raw) rank-1: {shown}')
+  lines += [row(name, m) for name, m in rows.items()]
+  lines += _gap_line('', payload)
+  lines += [row(name, m) for name, m in judged.items()]
+  lines += _gap_line('judge: ', judge) if judged else []
   return '\n'.join(lines)
+
+
+def _gap_line(prefix: str, results: dict) -> list[str]:
+  gap = results.get('gap_closed')
+  if gap is None:
+    return []
+  shown = 'undefined (vis_to_vis is not above raw)' if math.isnan(gap) else f'{100 * gap:.1f} %'
+  return [f'{prefix}gap closed, (fused - raw) / (vis_to_vis - raw) rank-1: {shown}']
 
 
 def main(argv):

@@ -105,6 +105,46 @@ def test_fidelity_goes_into_results_json_and_a_report_table_only_when_given(tmp_
   assert '| raw_nir | 9.88 | 0.1235 |' in text and '| gen | 21.50 | 0.7500 |' in text
 
 
+def test_judged_curves_go_into_results_json_and_a_side_by_side_table(tmp_path):
+  """The judge's metrics, recomputed from its scores by argmax and sklearn, beside F's."""
+  by_f = synthetic_curves(0, signal_raw=0.8, signal_gen=1.5, signal_vis=4.0)
+  # A judge that finds GA(NIR) worse than F does: the pattern issue 13 looks for.
+  judged = synthetic_curves(1, signal_raw=0.8, signal_gen=0.3, signal_vis=3.0)
+  about = {'arch': '29', 'seed': 1, 'data_seed': 1000, 'dir': '/judge'}
+  evaluate.write_report(str(tmp_path), by_f, title='synthetic', config={'seed': 0},
+                        dataset={'name': 'synthetic', 'config': 'none'},
+                        gap=('raw_nir', 'fused'), judged=judged, judge=about)
+  results = json.loads((tmp_path / 'results.json').read_text())
+  text = (tmp_path / 'report.md').read_text()
+  judge = results['judge']
+  assert set(judge) == {'raw_nir', 'gen', 'fused', 'vis_to_vis', 'gap_closed', 'recognizer'}
+  assert judge['recognizer'] == about
+  r1 = {k: rank1(*c) for k, c in judged.items()}
+  for k, c in judged.items():
+    assert judge[k]['rank1'] == pytest.approx(r1[k], abs=1e-12), k
+    scores, probe_ids, gallery_ids = c
+    fpr, tpr, _ = sk_metrics.roc_curve((probe_ids[:, None] == gallery_ids).ravel(),
+                                       scores.ravel(), drop_intermediate=False)
+    assert judge[k]['vr_at_far_1e-2'] == pytest.approx(tpr[fpr <= 1e-2].max()), k
+  gap = (r1['fused'] - r1['raw_nir']) / (r1['vis_to_vis'] - r1['raw_nir'])
+  assert judge['gap_closed'] == pytest.approx(gap, abs=1e-12)
+  # F's figures stay where consumers read them, untouched by the judge.
+  for k, c in by_f.items():
+    assert results[k] == results['metrics'][k] == metrics.summary(*c)
+  assert results['gap_closed'] != judge['gap_closed']
+  # report.md: one row per method with F's and the judge's rank-1 and VR@FAR=1%.
+  assert '| method | rank-1 % F | rank-1 % judge | VR@FAR=1% F | VR@FAR=1% judge |' in text
+  f = results
+  assert (f"| gen | {100 * f['gen']['rank1']:.2f} | {100 * judge['gen']['rank1']:.2f} | "
+          f"{100 * f['gen']['vr_at_far_1e-2']:.2f} | {100 * judge['gen']['vr_at_far_1e-2']:.2f} |"
+          in text)
+  assert (f"| gap closed | {100 * f['gap_closed']:.1f} % | {100 * gap:.1f} % |" in text)
+  assert 'arch 29, seed 1, data_seed 1000, dir /judge' in text
+  # Without judged curves: no judge anywhere.
+  results, text = report(tmp_path, by_f)
+  assert 'judge' not in results and 'judge' not in text
+
+
 def psnr_reference(a, b):
   return 10 * np.log10(1.0 / np.mean((a - b) ** 2))
 

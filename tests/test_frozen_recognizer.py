@@ -1,5 +1,6 @@
-"""The frozen recognizer F: trained on the recipe's VIS count over the method's identities, and
-more VIS photos per identity leave every test image as it was."""
+"""The frozen recognizers. F: trained on the recipe's VIS count over the method's identities, and
+more VIS photos per identity leave every test image as it was. The judge: trained on another
+seed's identities, never on the run's, and never F."""
 
 import os
 
@@ -47,24 +48,31 @@ def test_missing_recognizer_without_training_names_the_config_field(tmp_path):
   assert str(tmp_path / 'empty') in str(e.value)
 
 
+def record_training(monkeypatch) -> list:
+  """Replaces recognizer training: records (recipe, workdir, name) of each call and saves a
+  tiny LightCNN of the recipe's arch where asked."""
+  calls = []
+
+  def fake_train(recipe, workdir, builder=None, *, stop_at=None, name='recognizer'):
+    calls.append((recipe.copy_and_resolve_references(), workdir, name))
+    arch = recipe.model.arch
+    model = lightcnn.create(arch, num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(0))
+    lightcnn.save_pretrained(model, recipe.output_dir, arch=arch, num_classes=4, width=0.125,
+                             input_size=32)
+    return model, recipe.output_dir
+  monkeypatch.setattr(recognizer_train, 'train', fake_train)
+  return calls
+
+
 def test_load_or_train_trains_once_with_the_recipe_on_the_methods_identities(tmp_path,
                                                                             monkeypatch):
   config = pcfh_config.get_config('demo')
   config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
-  calls = []
-
-  def fake_train(recipe, workdir, builder=None, *, stop_at=None):
-    """Records what F would be trained with and saves a tiny LightCNN where asked."""
-    calls.append((recipe.copy_and_resolve_references(), workdir))
-    model = lightcnn.create('9', num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(0))
-    lightcnn.save_pretrained(model, recipe.output_dir, arch='9', num_classes=4, width=0.125,
-                             input_size=32)
-    return model, recipe.output_dir
-  monkeypatch.setattr(recognizer_train, 'train', fake_train)
+  calls = record_training(monkeypatch)
 
   workdir = str(tmp_path / 'work')
   model = frozen.load_or_train(config, workdir)
-  (recipe, train_dir), = calls
+  (recipe, train_dir, _), = calls
   for field in IDENTITY_FIELDS:
     assert recipe.data[field] == config.data[field], field
   assert recipe.data.vis_per_identity == 8 != config.data.vis_per_identity
@@ -124,3 +132,83 @@ def test_more_vis_photos_for_f_leave_the_test_set_unchanged(tmp_path):
   _, index_m = input_pipeline.open_split(method, 'train')
   np.testing.assert_array_equal(input_pipeline.validation_identities(index_f, 1),
                                 input_pipeline.validation_identities(index_m, 1))
+
+
+def test_the_judge_trains_once_on_another_seeds_identities_with_its_own_recipe(tmp_path,
+                                                                              monkeypatch):
+  config = pcfh_config.get_config('demo')
+  config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
+  calls = record_training(monkeypatch)
+  workdir = str(tmp_path / 'work')
+  judge = frozen.load_or_train_judge(config, workdir)
+  (recipe, train_dir, name), = calls
+  assert name == 'judge'
+  # The method's set drawn from seed 7 + 1000: same size and resolution, other identities.
+  assert recipe.data.seed == 1007 != config.data.seed
+  for field in ('name', 'data_dir', 'num_identities', 'resolution', 'nir_per_identity'):
+    assert recipe.data[field] == config.data[field], field
+  assert recipe.data.vis_per_identity == config.judge.recipe.data.vis_per_identity
+  f_data = datasets.recognizer_data(config.recognizer.recipe.data, config.data)
+  assert (datasets.builder(recipe.data).builder_config.name
+          != datasets.builder(f_data).builder_config.name)
+  # Its own recipe, not F's: another architecture and seed; no validation hold-out.
+  assert recipe.model.to_dict() == config.judge.recipe.model.to_dict()
+  assert recipe.model.arch != config.recognizer.recipe.model.arch
+  assert recipe.seed == config.judge.recipe.seed != config.recognizer.recipe.seed
+  assert recipe.eval.val_identities == 0
+  assert recipe.output_dir == os.path.join(workdir, 'judge', 'pretrained')
+  assert train_dir == os.path.join(workdir, 'judge')
+  assert judge.arch == recipe.model.arch
+  assert frozen.describe(judge, config, workdir) == {
+      'arch': recipe.model.arch, 'seed': recipe.seed, 'data_seed': 1007,
+      'dir': os.path.join(workdir, 'judge', 'pretrained')}
+  # Saved where the next run looks; an explicit data_seed is taken as given.
+  frozen.load_or_train_judge(config, workdir)
+  assert len(calls) == 1
+  config.judge.data_seed = 3
+  assert frozen.judge_data(config).seed == 3
+
+
+def test_the_judges_training_images_are_none_of_the_runs(tmp_path):
+  """Rendered for real at tiny size: no training image of the judge (by its PNG bytes) is an
+  image of the method's set, training or test."""
+  config = pcfh_config.get_config('demo')
+  config.data = tiny_data_config(tmp_path / 'tfds', num_identities=4, resolution=32,
+                                 vis_per_identity=2, nir_per_identity=1)
+  config.judge.recipe.data.vis_per_identity = 2
+  method = datasets.prepare(config.data)
+  judge = datasets.prepare(frozen.judge_data(config))
+  assert judge.builder_config.seed == config.data.seed + frozen.JUDGE_SEED_OFFSET
+  theirs = {png for split in ('train', 'gallery', 'probe', 'test_vis')
+            for png, *_ in records(method, split).values()}
+  ours = [png for png, _, _, modality in records(judge, 'train').values()
+          if modality == input_pipeline.VIS]
+  assert len(ours) == 2 * 2 and not theirs & set(ours)
+
+
+@pytest.mark.parametrize('field, value', [('config.data.seed', 7),
+                                          ('config.eval_data.seed', 9)])
+def test_a_judge_seed_the_run_trains_or_tests_on_is_refused(tmp_path, field, value):
+  config = pcfh_config.get_config('demo')
+  config.data.seed = 7
+  config.eval_data = config.data.copy_and_resolve_references()
+  config.eval_data.seed = 9
+  config.judge.data_seed = value
+  with pytest.raises(ValueError, match=f'config.judge.data_seed={value} is {field}'):
+    frozen.load_or_train_judge(config, str(tmp_path))
+
+
+def test_a_judge_at_fs_directory_or_missing_is_refused_naming_the_field(tmp_path):
+  config = pcfh_config.get_config('demo')
+  config.recognizer.dir = config.judge.dir = str(tmp_path / 'f')
+  with pytest.raises(ValueError, match='config.judge.dir: .* is F'):
+    frozen.check_judge(config, str(tmp_path))
+  config.judge.update(dir=str(tmp_path / 'nothing'), train_if_missing=False)
+  with pytest.raises(FileNotFoundError, match='config.judge.dir') as e:
+    frozen.check_judge(config, str(tmp_path))
+  assert str(tmp_path / 'nothing') in str(e.value)
+  # CASIA has no seeds to draw other identities from: the judge must be given.
+  config = pcfh_config.get_config('casia')
+  config.judge.train_if_missing = True
+  with pytest.raises(ValueError, match='config.judge: training a judge needs a synthetic set'):
+    frozen.check_judge(config, str(tmp_path))

@@ -170,3 +170,25 @@ def test_single_channel_conv_matches_the_convolution_and_its_gradients():
   np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
   for g, w in zip(got[1], want[1]):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('arch', ['29', '29v2'])
+def test_zero_init_residual_makes_every_block_the_identity_and_nothing_else(arch):
+  model = lightcnn.create(arch, num_classes=4, width=0.25, input_size=32, rngs=nnx.Rngs(0))
+  before = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+  lightcnn.zero_init_residual(model)
+  after = jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 1)))
+  blocks = [b for name in ('block1', 'block2', 'block3', 'block4')
+            for b in getattr(model, name)]
+  assert len(blocks) == 1 + 2 + 3 + 4
+  for block in blocks:
+    channels = block.conv1.cout
+    x_c = jnp.broadcast_to(x, (2, 8, 8, channels))
+    np.testing.assert_array_equal(block(x_c), x_c)
+  # Only the blocks' second convolutions changed (their kernels, to zero).
+  flat_before = dict(jax.tree_util.tree_leaves_with_path(before))
+  changed = {jax.tree_util.keystr(k) for k, v in jax.tree_util.tree_leaves_with_path(after)
+             if not np.array_equal(v, flat_before[k])}
+  assert len(changed) == len(blocks)
+  assert all(k.endswith("['conv2']['filter']['kernel']") for k in changed), changed

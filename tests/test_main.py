@@ -137,6 +137,25 @@ def test_results_table_gives_each_method_in_percent_and_the_gap_closed():
   assert 'undefined' in format_table({'metrics': metrics_, 'gap_closed': math.nan})
 
 
+def test_results_table_adds_the_judges_rows_labelled_after_fs():
+  keys = ('rank1', 'rank5', 'vr_at_far_1e-2', 'vr_at_far_1e-3', 'eer')
+  by_f = {'raw_nir': dict(zip(keys, (0.25, 0.5, 0.125, 0.0625, 0.375))),
+          'vis_to_vis': dict(zip(keys, (1.0, 1.0, 0.96875, 0.5, 0.0)))}
+  judge = {'raw_nir': dict(zip(keys, (0.125, 0.25, 0.0625, 0.03125, 0.5))),
+           'vis_to_vis': dict(zip(keys, (0.75, 0.875, 0.5, 0.25, 0.125))),
+           'gap_closed': 0.25, 'recognizer': {'arch': '29', 'seed': 1}}
+  lines = format_table({'metrics': by_f, 'gap_closed': 1 / 3, 'judge': judge}).splitlines()
+  assert len(lines) == 1 + 2 + 1 + 2 + 1
+  assert lines[3].startswith('gap closed') and lines[3].endswith(': 33.3 %')
+  for line, name in zip(lines[4:6], ('raw_nir', 'vis_to_vis')):
+    assert line.startswith(f'judge: {name} ')
+    np.testing.assert_allclose([float(c) for c in line.split()[2:]],
+                               [100 * judge[name][k] for k in keys], atol=0.005)
+  assert lines[6].startswith('judge: gap closed') and lines[6].endswith(': 25.0 %')
+  # One column width for F's and the judge's rows: the cells line up under the header.
+  assert len({len(line) for line in lines[:3] + lines[4:6]}) == 1
+
+
 def test_rendering_workers_are_spawned_and_draw_the_serial_bytes(tiny_builder, tmp_path):
   """main builds its dataset after JAX has started: forking then copies JAX's threads."""
   jax.devices()   # a started backend: JAX now warns at every os.fork()

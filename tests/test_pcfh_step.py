@@ -1,5 +1,6 @@
 """One PCFH step: each player descends its own loss and F never moves; LA reaches GA only
-without the stop-gradient; the generator's losses fall on a fixed batch."""
+without the stop-gradient; the generator's losses fall on a fixed batch; the judge is in no
+player, state or step."""
 
 import functools
 
@@ -18,7 +19,7 @@ from hfr_jax.pcfh import mutual_information as mi_lib
 from hfr_jax.pcfh import train
 from hfr_jax.recognizer import features as recognizer_features
 
-from test_pcfh_train import save_tiny_recognizer, tiny_config
+from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer, tiny_config
 
 STEPS = 30
 KEY = jax.random.key(7)   # every step draws the same augmentation and MI shuffles: a fixed batch
@@ -67,6 +68,7 @@ def run(tiny_builder, tmp_path_factory):
   """STEPS calls of the real jit'd step on one batch, from one initial trainer."""
   rec_dir = tmp_path_factory.mktemp('pcfh_step') / 'recognizer'
   save_tiny_recognizer(rec_dir)
+  save_tiny_judge(rec_dir)   # where config.judge.dir points: on disk, in reach of the code
   config = tiny_config(tiny_builder.data_dir_root, rec_dir)
   graphdef, state = nnx.split(trainer_for(config, rec_dir))
   initial = jax.tree.map(jnp.copy, state)   # the step donates its input
@@ -204,3 +206,28 @@ def test_generator_losses_fall_on_a_fixed_batch(run):
   total = [sum(m[f'g_{k}'] for k in ('id', 'y', 'rec')) for m in run['losses']]
   first, last = np.mean(total[:3]), np.mean(total[-3:])
   assert last < 0.8 * first, total
+
+
+def test_the_judge_is_in_no_player_state_or_step(run):
+  """With config.judge.dir holding a judge, a Trainer holds one LightCNN, F, and no array of
+  the judge; a judge with other parameters at the same place leaves a fresh Trainer's first
+  step bit for bit as it was."""
+  config, rec_dir = run['config'], run['rec_dir']
+  assert config.judge.dir == judge_dir(rec_dir)
+  judge = lightcnn.load_pretrained(judge_dir(rec_dir))
+  trainer = trainer_for(config, rec_dir)
+  kinds = tuple(lightcnn.ARCHITECTURES.values())
+  networks = [m for _, m in nnx.iter_graph(trainer) if isinstance(m, kinds)]
+  assert networks == [trainer.recognizer] and trainer.recognizer.arch != judge.arch
+  ours = jax.tree.leaves(pure(nnx.state(trainer)))
+  drawn = [p for p in jax.tree.leaves(pure(nnx.state(judge, nnx.Param))) if np.ptp(p) > 0]
+  assert len(drawn) > 30   # kernels: biases start at zero in every network, so say nothing
+  for leaf in drawn:
+    assert not any(a.shape == leaf.shape and np.array_equal(a, leaf) for a in ours)
+  # Another judge where the config points: the step from the same start is unchanged.
+  save_tiny_judge(rec_dir, seed=2)
+  other = lightcnn.load_pretrained(judge_dir(rec_dir))
+  assert not np.array_equal(other.fc2.kernel[...], judge.fc2.kernel[...])
+  graphdef, state = nnx.split(trainer_for(config, rec_dir))
+  state, _ = train.make_train_step(config, graphdef)(state, run['batch'], KEY)
+  jax.tree.map(np.testing.assert_array_equal, pure(state), pure(run['after_one']))

@@ -1,5 +1,5 @@
 """PCFH training: 8 devices == 1 device, one compile, SIGKILL + resume == uninterrupted,
-export -> hallucinate round trip."""
+export -> hallucinate round trip; the judge comes in only after training, to score the final GA."""
 
 import json
 import os
@@ -12,18 +12,26 @@ from PIL import Image
 import pytest
 
 from configs import pcfh as pcfh_config
+from hfr_jax import evaluate
+from hfr_jax import export
+from hfr_jax import metrics
 from hfr_jax.models import lightcnn
+from hfr_jax.models import pcfh as pcfh_models
 from hfr_jax.pcfh import train
+from hfr_jax.recognizer import frozen
 
 from conftest import TINY
 from trainer_runs import EIGHT_DEVICES, ROOT, check_agreement, kill_and_resume_match_uninterrupted
-from trainer_runs import run_to_end
+from trainer_runs import final_state, run_to_end
+
 
 def tiny_config(data_dir, recognizer_dir, steps=4, checkpoint_every=2):
+  """The demo config at test size; the judge is read from `judge_dir(recognizer_dir)`."""
   config = pcfh_config.get_config('demo')
   config.data.update(TINY)
   config.data.data_dir = str(data_dir)
   config.recognizer.dir = str(recognizer_dir)
+  config.judge.update(dir=judge_dir(recognizer_dir), train_if_missing=False)
   config.model.update(width=4, num_res=1, local_num_res=1, aux_width=4, aux_num_res=1,
                       attention_width=4, disc_width=4, disc_num_down=2, mi_width=4,
                       mi_resolution=16)
@@ -38,11 +46,20 @@ def tiny_config(data_dir, recognizer_dir, steps=4, checkpoint_every=2):
   return config
 
 
-def save_tiny_recognizer(directory):
-  model = lightcnn.create('9', num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(0))
+def save_tiny_recognizer(directory, arch='9', seed=0):
+  model = lightcnn.create(arch, num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(seed))
   model.eval()
-  lightcnn.save_pretrained(model, str(directory), arch='9', num_classes=4, width=0.125,
+  lightcnn.save_pretrained(model, str(directory), arch=arch, num_classes=4, width=0.125,
                            input_size=32)
+
+
+def judge_dir(recognizer_dir) -> str:
+  return os.path.join(os.path.dirname(str(recognizer_dir)), 'judge')
+
+
+def save_tiny_judge(recognizer_dir, seed=1):
+  """A tiny LightCNN-29 (F is a LightCNN-9) where tiny_config looks for the judge."""
+  save_tiny_recognizer(judge_dir(recognizer_dir), arch='29', seed=seed)
 
 
 _DEVICES_SCRIPT = textwrap.dedent('''
@@ -90,6 +107,7 @@ def test_eight_devices_equal_one_device_and_compile_once(tmp_path):
 
 def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp_path):
   save_tiny_recognizer(tmp_path / 'rec')
+  save_tiny_judge(tmp_path / 'rec')
   # A config file of our own: config_flags loads any path.
   (tmp_path / 'tiny_pcfh.py').write_text(textwrap.dedent(f'''
       import sys
@@ -118,6 +136,57 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   assert set(results['fidelity']) == {'raw_nir', 'pcfh'}
   assert results['dataset']['config'].startswith('seed4_')
   assert results['num_probe'] == TINY['num_identities'] // 2 * TINY['nir_per_identity']
+  # The judge scored the same methods; F's figures stay at the top level.
+  judge = results['judge']
+  assert set(judge) == {'raw_nir', 'pcfh', 'fused', 'vis_to_vis', 'gap_closed', 'recognizer'}
+  assert judge['recognizer'] == {'arch': '29', 'seed': None, 'data_seed': None,
+                                 'dir': judge_dir(tmp_path / 'rec')}
+  assert judge['vis_to_vis'] != results['vis_to_vis']
+  # Checkpoints hold the players only: neither F nor the judge.
+  _, state = final_state(tmp_path / 'whole')
+  assert set(state) == set(train.PLAYERS)
+
+
+def test_the_judge_comes_in_after_training_and_scores_the_exported_ga(tiny_builder, tmp_path,
+                                                                     monkeypatch):
+  rec = tmp_path / 'rec'
+  save_tiny_recognizer(rec)
+  save_tiny_judge(rec)
+  config = tiny_config(tiny_builder.data_dir_root, rec, steps=2, checkpoint_every=2)
+  workdir = tmp_path / 'work'
+  loaded, at_judge = [], []
+  load = lightcnn.load_pretrained
+  monkeypatch.setattr(lightcnn, 'load_pretrained', lambda d: loaded.append(str(d)) or load(d))
+  load_judge = frozen.load_or_train_judge
+
+  def spy(*args):
+    # Training is over: the last checkpoint and the export are on disk; only F was loaded.
+    at_judge.append((sorted(os.listdir(workdir / 'checkpoints')),
+                     os.path.isdir(workdir / 'export'), list(loaded)))
+    return load_judge(*args)
+  monkeypatch.setattr(frozen, 'load_or_train_judge', spy)
+  payload = train.train_and_evaluate(config, str(workdir))
+  assert at_judge == [(['2'], True, [str(rec)])]
+  assert loaded == [str(rec), judge_dir(rec)]
+  # The judge's figures are those of the exported (final) GA under the judge, computed afresh.
+  ga, _ = export.load(workdir / 'export')
+  judge = load(judge_dir(rec))
+  direct = evaluate.generation_curves(pcfh_models.NIRToVIS(ga), judge, tiny_builder, name='pcfh')
+  for name, c in direct.items():
+    assert payload['judge'][name] == pytest.approx(metrics.summary(*c), abs=1e-6), name
+  assert payload['judge']['recognizer']['arch'] == '29'
+
+
+@pytest.mark.parametrize('variant', pcfh_config.VARIANTS)
+def test_every_variant_judges_with_another_arch_seed_and_identities_than_f(variant):
+  config = pcfh_config.get_config(variant)
+  f, judge = config.recognizer.recipe, config.judge.recipe
+  assert judge.model.arch != f.model.arch
+  assert judge.seed != f.seed
+  if config.judge.train_if_missing:
+    assert frozen.judge_data(config).seed != config.data.seed
+  else:   # given, not trained: a directory of its own
+    assert config.judge.dir and config.judge.dir != config.recognizer.dir
 
 
 @pytest.mark.parametrize('variant', ['default', 'hires', 'no_awm', 'no_mic'])

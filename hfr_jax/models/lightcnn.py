@@ -236,6 +236,21 @@ def create(arch: str, *, num_classes: int, width: float = 1.0, input_size: int =
   return model
 
 
+def zero_init_residual(model):
+  """Zeroes the last convolution of every residual block: each block starts as the identity.
+
+  Goyal et al. 2017 (Sec. 5.1) zero the last BN scale of each block; LightCNN has no BN. Under
+  Flax's LeCun-normal init the ten blocks of LightCNN-29 each add their input to a branch of
+  similar size, so at init its logits are ~100x LightCNN-9's (std ~60-100 vs ~1 at width 0.5)
+  and softmax training from scratch stalls at chance. Returns `model`, changed in place.
+  """
+  for _, module in nnx.iter_graph(model):
+    if isinstance(module, ResBlock):
+      kernel = module.conv2.filter.kernel
+      kernel[...] = jnp.zeros_like(kernel[...])
+  return model
+
+
 def save_pretrained(model, directory: str, *, arch: str, num_classes: int, width: float = 1.0,
                     input_size: int = 128):
   """Writes `model` as a `hfr_jax.export` directory that `load_pretrained` reads."""

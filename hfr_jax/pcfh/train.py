@@ -7,6 +7,8 @@ module A), the discriminator DA and the statistics networks of the MI
 estimator. One step computes GA(IN) once and updates all three from it
 (simultaneous updates); DA and NE see GA(IN) through a stop-gradient.
 The frozen recognizer F (`hfr_jax.recognizer.frozen`) gives LID's features.
+The judge, a second recognizer, is loaded only after training to score the
+final GA beside F; it is no part of the Trainer, a step or a checkpoint.
 Data parallel: the batch is sharded over the mesh axis 'data', everything
 else is replicated (`hfr_jax.training`).
 """
@@ -288,6 +290,7 @@ def _preview_fn(config, graphdef):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  frozen.check_judge(config, workdir)   # a judge the run cannot have fails it now
   builder = datasets.prepare(config.data)
   trainer, _ = train(config, workdir, builder)
   best_step = training.restore_best(trainer, workdir, ('generators',), BEST_METRIC)
@@ -298,16 +301,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval_builder = datasets.prepare(config.eval_data) if config.get('eval_data') else builder
   found, fidelity = curves(trainer.generators, trainer.recognizer, eval_builder,
                            evaluate.Protocol(), config.eval.batch_size, with_fidelity=True)
+  # Only now, with GA final: the judge scores the same GA and sees nothing else of the run.
+  judge = frozen.load_or_train_judge(config, workdir)
+  judged = curves(trainer.generators, judge, eval_builder, evaluate.Protocol(),
+                  config.eval.batch_size)
   return evaluate.write_report(
       workdir, found, title='PCFH: NIR probes vs VIS gallery',
       dataset={'name': eval_builder.name, 'config': eval_builder.builder_config.name,
                'data_dir': str(eval_builder.data_dir)},
       config=config, images={'samples.png': sample_grid(trainer, eval_builder, config)},
       gap=('raw_nir', 'fused'), fidelity=fidelity,
+      judged=judged, judge=frozen.describe(judge, config, workdir),
       extra={'best_step': best_step, 'recognizer_dir': frozen.directory(config, workdir),
              'export_dir': export_dir},
       notes='raw_nir: probes as captured; pcfh: GA(NIR); fused: mean of both scores '
-            '(Sec. 4.2); vis_to_vis: VIS probes of the test identities, the same recognizer. '
+            '(Sec. 4.2); vis_to_vis: VIS probes of the test identities, the same recognizer '
+            '(F: the frozen recognizer of the identity loss, which also picked the checkpoint). '
             'Samples: NIR | warped VIS | attention | GA(NIR) | gallery VIS | VIS twin (the '
             'probe\'s scene in VIS, synthetic sets only).')
 

@@ -1,8 +1,11 @@
-"""The frozen recognizer F of a generation method: load it, or train it once.
+"""The frozen recognizers of a generation method: load them, or train them once.
 
-`load_or_train` is the one place a method gets F. The model it returns
-carries its input size (`model.input_size`); its parameters are never
-trained by the method (no optimiser sees them).
+`load_or_train` is the one place a method gets F, the recognizer of its
+identity loss; `load_or_train_judge` the one place it gets the judge, a second
+recognizer that only scores the finished generator (issue 13: a generator
+trained against F can fool F). The models they return carry their input size
+(`model.input_size`); their parameters are never trained by the method (no
+optimiser sees them).
 """
 
 import os
@@ -13,10 +16,41 @@ from hfr_jax import datasets
 from hfr_jax import export
 from hfr_jax.models import lightcnn
 
+# Added to config.data.seed when config.judge.data_seed is None: a synthetic seed whose
+# identities no one else in the run sees.
+JUDGE_SEED_OFFSET = 1000
+
 
 def directory(config: ml_collections.ConfigDict, workdir: str) -> str:
   """config.recognizer.dir, or WORKDIR/recognizer/pretrained when it is ''."""
   return config.recognizer.dir or os.path.join(workdir, 'recognizer', 'pretrained')
+
+
+def judge_directory(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """config.judge.dir, or WORKDIR/judge/pretrained when it is ''."""
+  return config.judge.dir or os.path.join(workdir, 'judge', 'pretrained')
+
+
+def _load_or_train(spec: ml_collections.ConfigDict, field: str, path: str, train_dir: str,
+                   data: ml_collections.ConfigDict, val_identities: int, name: str):
+  """The model at `path`; trained first with `spec.recipe` on `data` when missing.
+
+  `spec` is config.recognizer or config.judge (`field` names it in errors);
+  training checkpoints go to `train_dir`, so a killed run resumes.
+  """
+  if not os.path.isfile(os.path.join(path, export.META)):
+    if not spec.train_if_missing:
+      raise FileNotFoundError(f'{field}.dir: no LightCNN at {path} (no {export.META}); '
+                              'convert or train one first')
+    from hfr_jax.recognizer import train   # training code only when training
+    recipe = ml_collections.ConfigDict(spec.recipe.to_dict())
+    recipe.data = data
+    recipe.eval.val_identities = val_identities
+    recipe.output_dir = path
+    train.train(recipe, train_dir, name=name)
+  model = lightcnn.load_pretrained(path)
+  model.eval()
+  return model
 
 
 def load_or_train(config: ml_collections.ConfigDict, workdir: str):
@@ -27,17 +61,90 @@ def load_or_train(config: ml_collections.ConfigDict, workdir: str):
   (`datasets.recognizer_data`), holding out the same validation identities
   as the method, and saves it there (resumable under WORKDIR/recognizer).
   """
-  path = directory(config, workdir)
+  recipe = config.recognizer.recipe
+  return _load_or_train(config.recognizer, 'config.recognizer', directory(config, workdir),
+                        os.path.join(workdir, 'recognizer'),
+                        datasets.recognizer_data(recipe.data, config.data),
+                        config.eval.val_identities, name='recognizer')
+
+
+def judge_data_seed(config: ml_collections.ConfigDict) -> int | None:
+  """config.judge.data_seed, or config.data.seed + JUDGE_SEED_OFFSET when it is None.
+
+  None for a dataset without seeds (CASIA).
+  """
+  seed = config.judge.get('data_seed')
+  if seed is not None or 'seed' not in config.data:
+    return seed
+  return config.data.seed + JUDGE_SEED_OFFSET
+
+
+def judge_data(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The data the judge trains on: the method's synthetic set drawn from the judge's seed.
+
+  Same size, resolution and renderer as config.data, the judge recipe's VIS
+  count; fresh identities. Refuses a seed whose identities the run trains or
+  tests on (config.data, config.eval_data) and datasets without seeds.
+  """
+  data = config.data
+  if data.name != 'synthetic_nir_vis':
+    raise ValueError(f'config.judge: training a judge needs a synthetic set (config.data.name='
+                     f'{data.name!r} has no fresh identities to draw); give config.judge.dir a '
+                     'converted LightCNN and set config.judge.train_if_missing=False')
+  seed = judge_data_seed(config)
+  taken = {'config.data.seed': data.seed}
+  eval_data = config.get('eval_data')
+  if eval_data and eval_data.name == 'synthetic_nir_vis':
+    taken['config.eval_data.seed'] = eval_data.seed
+  for field, value in taken.items():
+    if seed == value:
+      raise ValueError(f'config.judge.data_seed={seed} is {field}: the judge would train on '
+                       'identities the run trains or tests on')
+  out = ml_collections.ConfigDict(data.to_dict())
+  out.seed = seed
+  return datasets.recognizer_data(config.judge.recipe.data, out)
+
+
+def load_or_train_judge(config: ml_collections.ConfigDict, workdir: str):
+  """The judge for `config` (a method's config with `judge`, `data`, `recognizer`).
+
+  When config.judge.dir holds no model and `train_if_missing` is set, trains
+  one with `config.judge.recipe` on every training identity of `judge_data`
+  (VIS only; the recipe's `eval.val_identities` are held out for its own
+  validation) and saves it there (resumable under WORKDIR/judge). A judge at
+  F's own directory is refused: it would be F.
+  """
+  data = check_judge(config, workdir)
+  return _load_or_train(config.judge, 'config.judge', judge_directory(config, workdir),
+                        os.path.join(workdir, 'judge'), data,
+                        config.judge.recipe.eval.val_identities, name='judge')
+
+
+def check_judge(config: ml_collections.ConfigDict, workdir: str):
+  """Raises what `load_or_train_judge` would, without loading or training: a method calls
+  it before training, so a judge it cannot have fails the run in seconds, not after it.
+
+  Returns the judge's training data (`judge_data`) when it may be trained, else None.
+  """
+  path = judge_directory(config, workdir)
+  if os.path.abspath(path) == os.path.abspath(directory(config, workdir)):
+    raise ValueError(f'config.judge.dir: {path} is F (config.recognizer.dir); the judge must '
+                     'be a recognizer that took no part in training')
+  if config.judge.train_if_missing:
+    return judge_data(config)
   if not os.path.isfile(os.path.join(path, export.META)):
-    if not config.recognizer.train_if_missing:
-      raise FileNotFoundError(f'config.recognizer.dir: no LightCNN at {path} (no '
-                              f'{export.META}); convert or train one first')
-    from hfr_jax.recognizer import train   # training code only when training
-    recipe = ml_collections.ConfigDict(config.recognizer.recipe.to_dict())
-    recipe.data = datasets.recognizer_data(recipe.data, config.data)
-    recipe.eval.val_identities = config.eval.val_identities
-    recipe.output_dir = path
-    train.train(recipe, os.path.join(workdir, 'recognizer'))
-  model = lightcnn.load_pretrained(path)
-  model.eval()
-  return model
+    raise FileNotFoundError(f'config.judge.dir: no LightCNN at {path} (no {export.META}); '
+                            'convert or train one first')
+  return None
+
+
+def describe(model, config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """What results.json says about the judge: {arch, seed, data_seed, dir}.
+
+  seed and data_seed are None for a judge this run did not train by the recipe
+  (a converted model, config.judge.train_if_missing False).
+  """
+  trained = config.judge.train_if_missing
+  return {'arch': model.arch, 'seed': config.judge.recipe.seed if trained else None,
+          'data_seed': judge_data_seed(config) if trained else None,
+          'dir': judge_directory(config, workdir)}

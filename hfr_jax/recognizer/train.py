@@ -62,6 +62,8 @@ class Trainer(nnx.Module):
     m = config.model
     self.model = lightcnn.create(m.arch, num_classes=num_classes, width=m.width,
                                  input_size=m.input_size, rngs=rngs)
+    if m.get('zero_init_residual'):
+      lightcnn.zero_init_residual(self.model)
     self.optimizer = create_optimizer(self.model, config)
 
 
@@ -90,8 +92,10 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef, classes: np.nda
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
-          stop_at: int | None = None):
+          stop_at: int | None = None, name: str = 'recognizer'):
   """Trains (or resumes) and saves a `load_pretrained` directory; returns (model, dir).
+
+  `name` prefixes the progress lines (a run that trains F and a judge shows which).
 
   The last `config.eval.val_identities` training identities are held out
   (`input_pipeline.validation_identities`) and scored every `eval_every`
@@ -122,7 +126,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   step = training.train_loop(
       trainer, make_train_step(config, graphdef, classes), batches, workdir=workdir,
       schedule=training.Schedule.from_config(config.train), step_key=step_key,
-      checkpointed=('model', 'optimizer'), name='recognizer',
+      checkpointed=('model', 'optimizer'), name=name,
       batch_keys=('image', 'landmarks', 'identity'), validate=validate, stop_at=stop_at)
   if step < config.train.num_steps:
     return trainer.model, None
