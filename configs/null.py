@@ -112,10 +112,7 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
   config.kmeans.batch_size = 64
 
   if scale in REAL_DATA:
-    config.data = ml_collections.ConfigDict({
-        **REAL_DATA[scale], 'resolution': 144,
-        'data_dir': ml_collections.config_dict.placeholder(str),
-        'manual_dir': ml_collections.config_dict.placeholder(str)})
+    config.data = datasets.real_config(REAL_DATA[scale]['name'], REAL_DATA[scale]['config'])
   elif scale == 'demo':
     # 32x32 crops (the set's 64x64 faces hold the inner face in ~30 pixels); a discriminator
     # whose 2 scales see 16 and 8 pixel patches of them. ~0.1 s a step on 2 cores.

@@ -28,14 +28,6 @@ CROSS_DATASET = {'casia_oulu': ('oulu_casia_nir_vis', 'default'),
                  'casia_buaa': ('buaa_visnir', 'default')}
 
 
-def real_data(name: str, builder_config: str) -> ml_collections.ConfigDict:
-  """`config.data` for a tfds_builders/<name> manual-download set (144x144 crops)."""
-  return ml_collections.ConfigDict({
-      'name': name, 'config': builder_config, 'resolution': 144,
-      'data_dir': ml_collections.config_dict.placeholder(str),
-      'manual_dir': ml_collections.config_dict.placeholder(str)})
-
-
 def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   if arg not in VARIANTS:
     raise ValueError(f'configs/pcfh.py: unknown variant {arg!r} ({", ".join(VARIANTS)})')
@@ -133,10 +125,10 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.data.resolution = 256
     config.model.mi_resolution = 128
   elif arg in ('casia', 'casia_oulu', 'casia_buaa'):
-    config.data = real_data('casia_nir_vis2', 'fold1')
+    config.data = datasets.real_config('casia_nir_vis2', 'fold1')
     # Sec. 4.1: the fold-1 model meets the BUAA and Oulu test sets, their training sets unused.
     if arg != 'casia':
-      config.eval_data = real_data(*CROSS_DATASET[arg])
+      config.eval_data = datasets.real_config(*CROSS_DATASET[arg])
     config.recognizer.train_if_missing = False
     config.recognizer.dir = 'lightcnn29v2'   # hfr_jax.tools.convert_lightcnn output
     config.recognizer.recipe = lightcnn_config.get_config('default')   # what F is: 29v2

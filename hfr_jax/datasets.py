@@ -27,6 +27,19 @@ def synthetic_config(variant: str = 'default') -> ml_collections.ConfigDict:
   return data
 
 
+def real_config(name: str, builder_config: str, resolution: int = 144
+                ) -> ml_collections.ConfigDict:
+  """`config.data` for a tfds_builders/<name> manual-download set (resolution^2 crops).
+
+  `data_dir` (None: TFDS's default) and `manual_dir` (None: <data_dir>/downloads/manual)
+  are left for the command line.
+  """
+  return ml_collections.ConfigDict({
+      'name': name, 'config': builder_config, 'resolution': resolution,
+      'data_dir': ml_collections.config_dict.placeholder(str),
+      'manual_dir': ml_collections.config_dict.placeholder(str)})
+
+
 def builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   """TFDS builder named by `data.name` (our builders live in `tfds_builders/`).
 

@@ -141,12 +141,21 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains a recognizer, or loads config.pretrained_dir (nothing trained), and scores it."""
+  pretrained = config.get('pretrained_dir')
+  # A missing or foreign directory fails before any data is built.
+  model = lightcnn.load_pretrained(pretrained) if pretrained else None
   builder = datasets.prepare(config.data)
-  model, output_dir = train(config, workdir, builder)
+  if model is None:
+    model, output_dir = train(config, workdir, builder)
+    title = f'LightCNN-{config.model.arch} recognizer (trained on VIS only)'
+  else:
+    output_dir = pretrained
+    title = f'LightCNN-{model.arch} recognizer ({pretrained}, not trained here)'
   curves = evaluate.feature_curves(evaluate.recognizer_fn(model), builder,
                                    batch_size=config.eval.batch_size)
   return evaluate.write_report(
-      workdir, curves, title=f'LightCNN-{config.model.arch} recognizer (trained on VIS only)',
+      workdir, curves, title=title,
       dataset={'name': config.data.name, 'config': builder.builder_config.name,
                'data_dir': str(builder.data_dir)},
       config=config, extra={'recognizer_dir': output_dir},
