@@ -29,7 +29,7 @@ from hfr_jax import landmarks
 from tfds_builders import real_data
 
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'Folder holding the release folders.')
-_OUTPUT = flags.DEFINE_string('output', None, 'Table to write; default <manual_dir>/'
+_TABLE = flags.DEFINE_string('table', None, 'Landmarks table to write; default <manual_dir>/'
                               + landmarks.TABLE_NAME)
 _WORKERS = flags.DEFINE_integer('workers', os.cpu_count() or 1, 'Processes (one per core).')
 _UPSAMPLES = flags.DEFINE_list('upsamples', [str(u) for u in landmarks.UPSAMPLES],
@@ -110,7 +110,7 @@ def run(manual_dir: str, output: str | None = None, *, workers: int = 1,
 
 def main(argv):
   del argv
-  s = run(_MANUAL_DIR.value, _OUTPUT.value, workers=_WORKERS.value, upsamples=_UPSAMPLES.value,
+  s = run(_MANUAL_DIR.value, _TABLE.value, workers=_WORKERS.value, upsamples=_UPSAMPLES.value,
           include=_INCLUDE.value, redo=_REDO.value, save_every=_SAVE_EVERY.value)
   print(f'{s["images"]} images ({s["kept"]} already in the table): {s["faces"]} with '
         f'landmarks ({s["upsampled"]} of the new ones needed upsampling), '
