@@ -91,8 +91,7 @@ def read_images(builder, split: str, records=None, batch_size: int = 64):
 
 def read_twins(builder, split: str, records) -> np.ndarray | None:
   """uint8 VIS twins of `records` of a split, in order; None unless every one has a twin."""
-  _, index = input_pipeline.open_split(builder, split)
-  if not len(records) or not index.has_twin[np.asarray(records)].all():
+  if not have_twins(builder, split, records):
     return None
   twins, _ = split_outputs(lambda b: b['vis_twin'], builder, split, records=records, twins=True)
   return twins
@@ -166,12 +165,16 @@ def image_fidelity(images, targets):
   return pix.psnr(images, targets), pix.ssim(images, targets)
 
 
-def probes_have_twins(builder, protocol: Protocol = Protocol()) -> bool:
-  """Whether every probe of `protocol` has a VIS twin (synthetic test probes do)."""
-  _, index = input_pipeline.open_split(builder, protocol.probe_split)
-  records = protocol.probe_records
+def have_twins(builder, split: str, records=None) -> bool:
+  """Whether every one of `records` (default: the split's NIR records) has a VIS twin."""
+  _, index = input_pipeline.open_split(builder, split)
   records = index.records(input_pipeline.NIR) if records is None else np.asarray(records)
   return len(records) > 0 and bool(index.has_twin[records].all())
+
+
+def probes_have_twins(builder, protocol: Protocol = Protocol()) -> bool:
+  """Whether every probe of `protocol` has a VIS twin (synthetic test probes do)."""
+  return have_twins(builder, protocol.probe_split, protocol.probe_records)
 
 
 @functools.partial(jax.jit, static_argnames=('gen_def', 'rec_def'))
