@@ -198,6 +198,30 @@ def test_identity_loss_under_jitter_is_eq3_on_jittered_views_of_ga(run):
   assert lid(jitter) != lid(jitter, jax.random.key(4))   # a new view every step
 
 
+def test_identity_loss_ramps_in_over_id_warmup_steps(run):
+  """config.loss.id_warmup_steps = W: LID's weight is lambda2 * min(1, step / W); W = 0 is
+  Eq. (3) from the first step. Every other term does not depend on the step."""
+  trainer = nnx.merge(run['graphdef'], run['initial'])
+  x, keys = step_inputs(trainer, run['batch'], KEY, run['config'])
+  config = run['config'].copy_and_resolve_references()
+
+  def terms(warmup, step):
+    config.loss.id_warmup_steps = warmup
+    step = None if step is None else jnp.asarray(step, jnp.uint32)
+    return train.forward_losses(trainer.generators, trainer, x, tuple(keys[:3]), config,
+                                step=step)[1][0]
+
+  full = terms(0, None)
+  for step, share in ((0, 0.0), (25, 0.25), (100, 1.0), (400, 1.0)):
+    got = terms(100, step)
+    np.testing.assert_allclose(float(got['id']), share * float(full['id']), rtol=1e-5,
+                               atol=1e-7)
+    for k in full:
+      if k != 'id':
+        np.testing.assert_allclose(float(got[k]), float(full[k]), rtol=1e-5)
+  np.testing.assert_allclose(float(terms(0, 7)['id']), float(full['id']), rtol=1e-6)
+
+
 def test_generator_losses_fall_on_a_fixed_batch(run):
   """LID + LY + Lrec: mean of the last 3 of STEPS steps well below the first 3.
 

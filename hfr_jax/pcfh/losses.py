@@ -31,6 +31,13 @@ def identity(features_vis, features_fake, lambda2):
   return lambda2 * gan_losses.l1_norm(features_vis - features_fake)
 
 
+def warmup(step, steps: int):
+  """min(1, step / steps): a weight ramped in linearly over `steps` (0 or no step: 1)."""
+  if not steps or step is None:
+    return 1.0
+  return jnp.minimum(1.0, step.astype(jnp.float32) / steps)
+
+
 def luminance(fake_vis, nir, lambda3):
   """Eq. (4): LY = lambda3 E |Y(GA(IN)) - Y(IN)|_1, Y of BT.601 YCbCr.
 

@@ -131,8 +131,11 @@ def augment_batch(rng, batch, max_shift):
   return out
 
 
-def forward_losses(generators, trainer, x, rngs, config):
-  """Every generator loss term of Eq. (1)-(9); returns (total, (terms, fake, att))."""
+def forward_losses(generators, trainer, x, rngs, config, step=None):
+  """Every generator loss term of Eq. (1)-(9); returns (total, (terms, fake, att)).
+
+  `step` (GA's optimiser step) ramps LID in over config.loss.id_warmup_steps.
+  """
   w, m = config.loss, config.model
   nir, vis, warped = x['nir_image'], x['vis_image'], x['warped_vis']
   fake = generators.ga(nir, x['nir_landmarks'])
@@ -144,7 +147,8 @@ def forward_losses(generators, trainer, x, rngs, config):
     jitter = identity_jitter(config)
     f_fake = identity_features(trainer.recognizer, fake, x['nir_landmarks'],
                                rngs[2] if jitter else None, jitter)
-    terms['id'] = losses.identity(x['vis_features'], f_fake, w.lambda2)
+    lambda2 = w.lambda2 * losses.warmup(step, w.get('id_warmup_steps', 0))
+    terms['id'] = losses.identity(x['vis_features'], f_fake, lambda2)
   if w.lambda3:
     terms['y'] = losses.luminance(fake, nir, w.lambda3)
   att = None
@@ -178,7 +182,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef):
     mi_keys = jax.random.split(k_mi, 4)
     k_id = jax.random.fold_in(k_mi, 1)   # F's view jitter (config.loss.id_jitter)
 
-    g_loss = lambda g: forward_losses(g, trainer, x, (mi_keys[0], mi_keys[1], k_id), config)
+    g_loss = lambda g: forward_losses(g, trainer, x, (mi_keys[0], mi_keys[1], k_id), config,
+                                      step=trainer.opt_g.step[...])
     (g_total, (terms, fake, _)), g_grads = nnx.value_and_grad(g_loss, has_aux=True)(
         trainer.generators)
     fake = jax.lax.stop_gradient(fake)
