@@ -116,7 +116,8 @@ def run_folds(config, workdir: str, folds: list[int], *, command: str | None = N
       'config': json.loads(config.to_json_best_effort()),
       'fold_kind': kind,
       'folds': done,
-      'dataset': {'name': config.data.name,
+      # The set the folds were scored on (casia_oulu: trained on CASIA folds, tested on Oulu).
+      'dataset': {'name': (done[0]['dataset'] or {}).get('name', config.data.name),
                   'configs': [(f['dataset'] or {}).get('config') for f in done]},
       'summary': report.summarize(done),
       'std': 'sample standard deviation over the folds (ddof=1)',
