@@ -355,9 +355,10 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
 
   Writes results.json (each method's metrics under `metrics` and at the top
   level), roc.png, cmc.png, curves.npz (`curve_points` of `curves`, and of
-  `judged` with keys 'judge.roc.<name>', 'judge.cmc.<name>'), any `images` ({'grid.png': (H, W, 3) float in
-  [0, 1]}) and report.md to `workdir`, each file complete or not at all
-  (written to a temporary name, then renamed). `gap` = (raw, method) adds
+  `judged` with keys 'judge.roc.<name>', 'judge.cmc.<name>'), any `images`
+  ({'grid.png': (H, W, 3) float in [0, 1]}) and report.md to `workdir`, each
+  file complete or not at all (written to a temporary name, then renamed).
+  `gap` = (raw, method) adds
   `gap_closed` of `method` over `raw` against curves['vis_to_vis'] (and
   `gap`: {'raw', 'method'}, which rows it compares).
   `fidelity` (from `generation_curves(..., with_fidelity=True)`) goes into
