@@ -8,6 +8,7 @@ one line naming the closest flag or fields instead of a parse traceback;
 --verbosity=1 keeps the traceback.
 """
 
+import contextlib
 import difflib
 import logging as py_logging
 import os
@@ -37,6 +38,21 @@ def run(main):
     return main(argv)
 
   app.run(quiet_main, flags_parser=parse_flags)
+
+
+@contextlib.contextmanager
+def one_line_errors():
+  """Ends the program with the one line of a ValueError, FileNotFoundError or FloatingPointError.
+
+  Bad configs, files and datasets (and a non-finite loss) raise these with a message that
+  names the key, file or step; --verbosity=1 keeps the traceback.
+  """
+  try:
+    yield
+  except (ValueError, FileNotFoundError, FloatingPointError) as e:
+    if logging.get_verbosity() >= logging.DEBUG:
+      raise
+    raise SystemExit(f'{program()}: {e}') from None
 
 
 def quiet_logs():

@@ -1,4 +1,4 @@
-"""Features -> scores -> metrics -> results.json, report.md, roc.png, cmc.png.
+"""Features -> scores -> metrics -> results.json, report.md, roc.png, cmc.png, curves.npz.
 
 One evaluator for every method: `split_outputs` is the one masked loop over
 a split; `feature_curves` scores any feature function (pixels, a recognizer)
@@ -252,30 +252,59 @@ def git_commit() -> str | None:
     return None
 
 
-def plot_roc(curves: dict, path: str):
-  fig, ax = plt.subplots(figsize=(5, 4))
+# The ROC a run keeps for hfr_jax.report's combined plots: sampled at these false accept rates.
+FAR_GRID = np.logspace(-6, 0, 121)
+
+
+def curve_points(curves: dict) -> dict[str, np.ndarray]:
+  """The ROC and CMC of each of `curves`, small enough to keep with the run (curves.npz).
+
+  'far': FAR_GRID; 'roc.<name>': the verification rate at each of those FARs (the
+  highest TAR with FAR <= it, as metrics.verification_rate); 'cmc.<name>': the
+  identification rate at ranks 1 .. number of gallery identities.
+  """
+  points = {'far': FAR_GRID}
   for name, (scores, probe_ids, gallery_ids) in curves.items():
-    far, tar, _ = metrics.roc_curve(scores, probe_ids, gallery_ids)
+    far, tar, _ = metrics.roc_curve(scores, probe_ids, gallery_ids)   # far nondecreasing
+    points[f'roc.{name}'] = tar[np.searchsorted(far, FAR_GRID, side='right') - 1]
+    points[f'cmc.{name}'] = metrics.cmc_curve(scores, probe_ids, gallery_ids)
+  return points
+
+
+def plot_roc(curves: dict, path: str):
+  draw_roc({name: metrics.roc_curve(*c)[:2] for name, c in curves.items()}, path)
+
+
+def plot_cmc(curves: dict, path: str):
+  draw_cmc({name: metrics.cmc_curve(*c) for name, c in curves.items()}, path)
+
+
+def draw_roc(lines: dict, path: str, title: str = 'ROC'):
+  """{label: (far, tar)} on a log FAR axis, as one PNG."""
+  fig, ax = plt.subplots(figsize=(5, 4) if len(lines) <= 6 else (7, 5))
+  for label, (far, tar) in lines.items():
+    far, tar = np.asarray(far), np.asarray(tar)
     keep = far > 0
-    ax.semilogx(far[keep], tar[keep], label=name)
+    ax.semilogx(far[keep], tar[keep], label=label)
   ax.set(xlabel='false accept rate', ylabel='verification rate', xlim=(1e-4, 1), ylim=(0, 1.01),
-         title='ROC')
+         title=title)
   ax.grid(True, which='both', alpha=0.3)
-  ax.legend(loc='lower right')
+  ax.legend(loc='lower right', fontsize='small' if len(lines) > 6 else None)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
 
 
-def plot_cmc(curves: dict, path: str, max_rank: int = 20):
-  fig, ax = plt.subplots(figsize=(5, 4))
-  for name, (scores, probe_ids, gallery_ids) in curves.items():
-    cmc = metrics.cmc_curve(scores, probe_ids, gallery_ids)[:max_rank]
-    ax.plot(np.arange(1, len(cmc) + 1), cmc, marker='.', label=name)
-  ax.set(xlabel='rank', ylabel='identification rate', ylim=(0, 1.01), title='CMC')
+def draw_cmc(lines: dict, path: str, max_rank: int = 20, title: str = 'CMC'):
+  """{label: cmc} (identification rate at ranks 1, 2, ...) up to `max_rank`, as one PNG."""
+  fig, ax = plt.subplots(figsize=(5, 4) if len(lines) <= 6 else (7, 5))
+  for label, cmc in lines.items():
+    cmc = np.asarray(cmc)[:max_rank]
+    ax.plot(np.arange(1, len(cmc) + 1), cmc, marker='.', label=label)
+  ax.set(xlabel='rank', ylabel='identification rate', ylim=(0, 1.01), title=title)
   ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
   ax.grid(True, alpha=0.3)
-  ax.legend(loc='lower right')
+  ax.legend(loc='lower right', fontsize='small' if len(lines) > 6 else None)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
@@ -325,10 +354,13 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   """Scores every entry of `curves` ({method: (scores, probe_ids, gallery_ids)}).
 
   Writes results.json (each method's metrics under `metrics` and at the top
-  level), roc.png, cmc.png, any `images` ({'grid.png': (H, W, 3) float in
-  [0, 1]}) and report.md to `workdir`, each file complete or not at all
-  (written to a temporary name, then renamed). `gap` = (raw, method) adds
-  `gap_closed` of `method` over `raw` against curves['vis_to_vis'].
+  level), roc.png, cmc.png, curves.npz (`curve_points` of `curves`, and of
+  `judged` with keys 'judge.roc.<name>', 'judge.cmc.<name>'), any `images`
+  ({'grid.png': (H, W, 3) float in [0, 1]}) and report.md to `workdir`, each
+  file complete or not at all (written to a temporary name, then renamed).
+  `gap` = (raw, method) adds
+  `gap_closed` of `method` over `raw` against curves['vis_to_vis'] (and
+  `gap`: {'raw', 'method'}, which rows it compares).
   `fidelity` (from `generation_curves(..., with_fidelity=True)`) goes into
   results.json and a table of report.md when not None.
 
@@ -356,6 +388,7 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   }
   headline = ''
   if gap is not None and 'vis_to_vis' in results:
+    payload['gap'] = {'raw': gap[0], 'method': gap[1]}
     payload['gap_closed'] = closed = _gap_or_none(results, gap)
     share = 'no gap to close' if closed is None else f'{100 * closed:.1f} % of the rank-1 gap'
     headline = (f"\n**Gap closed** by {gap[1]}: {share} between {gap[0]} "
@@ -389,6 +422,13 @@ raw_nir, the probe itself, is the floor.
     tmp = os.path.join(workdir, 'tmp.' + name)
     (plot_roc if name == 'roc.png' else plot_cmc)(curves, tmp)
     os.replace(tmp, os.path.join(workdir, name))
+  points = curve_points(curves)
+  if judged is not None:
+    points.update({f'judge.{k}': v for k, v in curve_points(judged).items() if k != 'far'})
+  tmp = os.path.join(workdir, 'tmp.curves.npz')
+  with open(tmp, 'wb') as f:
+    np.savez(f, **points)
+  os.replace(tmp, os.path.join(workdir, 'curves.npz'))
   for name, image in (images or {}).items():
     tmp = os.path.join(workdir, 'tmp.' + name)
     Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp, 'PNG')

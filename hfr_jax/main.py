@@ -63,24 +63,25 @@ def _gap_line(prefix: str, results: dict) -> list[str]:
   return [f'{prefix}gap closed, (fused - raw) / (vis_to_vis - raw) rank-1: {shown}']
 
 
+def run(config, workdir: str) -> dict:
+  """Trains and evaluates `config` in `workdir` with config.method's trainer: results.json.
+
+  The one way a config becomes a run, for this entry point and hfr_jax.kfold's folds.
+  A run resumes from the newest checkpoint in `workdir`.
+  """
+  if config.method not in TRAINERS:
+    raise ValueError(f'config.method={config.method!r} is not one of {sorted(TRAINERS)}')
+  trainer = importlib.import_module(TRAINERS[config.method])
+  return trainer.train_and_evaluate(config, workdir)
+
+
 def main(argv):
   if len(argv) > 1:
     raise SystemExit(f'{cli.program()}: too many command-line arguments: {argv[1:]}')
-  config = _CONFIG.value
-  if config.method not in TRAINERS:
-    raise SystemExit(f'{cli.program()}: config.method={config.method!r} is not one of '
-                     f'{sorted(TRAINERS)}')
   logging.info('JAX process %d / %d, devices: %s', jax.process_index(), jax.process_count(),
                jax.devices())
-  trainer = importlib.import_module(TRAINERS[config.method])
-  try:
-    payload = trainer.train_and_evaluate(config, _WORKDIR.value)
-  except (ValueError, FileNotFoundError, FloatingPointError) as e:
-    # Bad configs, files and datasets (and a non-finite loss) raise these with a message that
-    # names the key, file or step: show that one line; --verbosity=1 keeps the traceback.
-    if logging.get_verbosity() >= logging.DEBUG:
-      raise
-    raise SystemExit(f'{cli.program()}: {e}') from None
+  with cli.one_line_errors():
+    payload = run(_CONFIG.value, _WORKDIR.value)
   print(format_table(payload))
   print(f'Report: {_WORKDIR.value}/report.md')
 

@@ -334,3 +334,31 @@ def test_validation_protocol_uses_only_the_held_out_training_identities(tiny_bui
   everything = protocol.gallery_records + protocol.probe_records + protocol.vis_records
   assert {meta[r][0] for r in everything} == held
   assert len(set(everything)) == len(everything)
+
+
+def test_curves_npz_keeps_the_roc_at_each_far_and_the_cmc_for_the_report(tmp_path):
+  """The ROC sampled on FAR_GRID is sklearn's highest TPR at FPR <= each FAR; the CMC at rank k
+  is rank-k accuracy; the judge's curves sit beside F's; the file stays small."""
+  by_f = synthetic_curves(0, signal_raw=0.8, signal_gen=1.5, signal_vis=4.0)
+  judged = synthetic_curves(1, signal_raw=0.8, signal_gen=0.3, signal_vis=3.0)
+  evaluate.write_report(str(tmp_path), by_f, title='synthetic', config={'seed': 0},
+                        dataset={'name': 'synthetic', 'config': 'none'},
+                        gap=('raw_nir', 'fused'), judged=judged, judge={'arch': '29'})
+  with np.load(tmp_path / 'curves.npz') as data:
+    points = {k: data[k] for k in data.files}
+  assert set(points) == {'far', *(f'{p}{kind}.{name}' for p in ('', 'judge.')
+                                  for kind in ('roc', 'cmc') for name in by_f)}
+  np.testing.assert_array_equal(points['far'], evaluate.FAR_GRID)
+  for prefix, curves in (('', by_f), ('judge.', judged)):
+    for name, (scores, probe_ids, gallery_ids) in curves.items():
+      fpr, tpr, _ = sk_metrics.roc_curve((probe_ids[:, None] == gallery_ids).ravel(),
+                                         scores.ravel(), drop_intermediate=False)
+      expected = [tpr[fpr <= far].max() for far in evaluate.FAR_GRID]
+      np.testing.assert_allclose(points[f'{prefix}roc.{name}'], expected, err_msg=name)
+      cmc = points[f'{prefix}cmc.{name}']
+      assert len(cmc) == NUM_IDS and cmc[-1] == 1.0
+      assert cmc[0] == pytest.approx(rank1(scores, probe_ids, gallery_ids), abs=1e-12)
+      assert cmc[4] == pytest.approx(metrics.rank_k_accuracy(scores, probe_ids, gallery_ids, 5))
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert results['gap'] == {'raw': 'raw_nir', 'method': 'fused'}
+  assert (tmp_path / 'curves.npz').stat().st_size < 20_000
