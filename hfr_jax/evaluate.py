@@ -177,18 +177,23 @@ def probes_have_twins(builder, protocol: Protocol = Protocol()) -> bool:
   return have_twins(builder, protocol.probe_split, protocol.probe_records)
 
 
-@functools.partial(jax.jit, static_argnames=('gen_def', 'rec_def'))
-def _raw_and_generated(gen_def, gen_state, rec_def, rec_state, images, landmarks, twins=None):
+@functools.partial(jax.jit, static_argnames=('gen_def', 'rec_def', 'fidelity'))
+def _raw_and_generated(gen_def, gen_state, rec_def, rec_state, images, landmarks, twins=None,
+                       fidelity=False):
+  """Features of the probes, their generated faces and (given) their VIS twins; with
+  `fidelity`, each image's PSNR/SSIM to its twin for raw and generated."""
   generator, recognizer = nnx.merge(gen_def, gen_state), nnx.merge(rec_def, rec_state)
   x = images.astype(jnp.float32) / 255.0
   fake = generator(x, landmarks)
-  features = (recognizer_features.embed(recognizer, x, landmarks),
-              recognizer_features.embed(recognizer, fake, landmarks))
+  embed = lambda a: recognizer_features.embed(recognizer, a, landmarks)
   if twins is None:
-    return features, None
+    return (embed(x), embed(fake), None), None
   # The generator maps the stored frame to itself, so each output lies on its twin; raw NIR
-  # (gray in three channels) is the floor.
+  # (gray in three channels) is the floor, the twin itself the ceiling.
   twins = twins.astype(jnp.float32) / 255.0
+  features = (embed(x), embed(fake), embed(twins))
+  if not fidelity:
+    return features, None
   return features, (image_fidelity(x, twins), image_fidelity(jnp.clip(fake, 0.0, 1.0), twins))
 
 
@@ -199,8 +204,10 @@ def generation_curves(generator, recognizer, builder, protocol: Protocol = Proto
 
   `generator(images, landmarks)` is an NNX module mapping (N, H, W, 3) faces
   in [0, 1] to generated VIS faces in [0, 1] in the same frame, landmarks
-  kept. Returns curves {'raw_nir', name, 'fused', 'vis_to_vis'}; fused is the
-  mean of the raw and generated scores (the mean of the two cosine distances).
+  kept. Returns curves {'raw_nir', name, 'fused', 'vis_twin', 'vis_to_vis'};
+  fused is the mean of the raw and generated scores (the mean of the two cosine
+  distances); vis_twin scores the probes' VIS twins, the faces a perfect
+  generator would draw (synthetic sets only).
 
   `with_fidelity` returns (curves, fidelity): fidelity is {'raw_nir', name}:
   {'psnr', 'ssim'}, means over the probes of `image_fidelity` against their VIS
@@ -212,16 +219,18 @@ def generation_curves(generator, recognizer, builder, protocol: Protocol = Proto
   embed = recognizer_fn(recognizer)
   gallery, gallery_ids = split_outputs(embed, builder, protocol.gallery_split,
                                        records=protocol.gallery_records, batch_size=batch_size)
-  twins = with_fidelity and probes_have_twins(builder, protocol)
-  ((raw, fake), scored), ids = split_outputs(
+  twins = probes_have_twins(builder, protocol)
+  ((raw, fake, twin), scored), ids = split_outputs(
       lambda b: _raw_and_generated(gen_def, gen_state, rec_def, rec_state, b['image'],
-                                   b['landmarks'], b.get('vis_twin')),
+                                   b['landmarks'], b.get('vis_twin'), fidelity=with_fidelity),
       builder, protocol.probe_split, batch_size=batch_size, twins=twins,
       **_probe_records(protocol))
   s_raw = metrics.cosine_similarity(raw, gallery)
   s_fake = metrics.cosine_similarity(fake, gallery)
   curves = {'raw_nir': (s_raw, ids, gallery_ids), name: (s_fake, ids, gallery_ids),
             'fused': ((s_raw + s_fake) / 2.0, ids, gallery_ids)}
+  if twin is not None:
+    curves['vis_twin'] = (metrics.cosine_similarity(twin, gallery), ids, gallery_ids)
   if vis_to_vis and has_split(builder, protocol.vis_split):
     vis, vis_ids = split_outputs(embed, builder, protocol.vis_split, batch_size=batch_size,
                                  **_vis_records(protocol))

@@ -203,7 +203,7 @@ def recognizer():
 
 def test_identity_generator_scores_equal_the_raw_scores(tiny_builder, recognizer):
   curves = evaluate.generation_curves(Identity(), recognizer, tiny_builder, batch_size=8)
-  assert set(curves) == {'raw_nir', 'generated', 'fused', 'vis_to_vis'}
+  assert set(curves) == {'raw_nir', 'generated', 'fused', 'vis_twin', 'vis_to_vis'}
   raw, gen, fused = curves['raw_nir'], curves['generated'], curves['fused']
   np.testing.assert_array_equal(gen[0], raw[0])
   np.testing.assert_array_equal(fused[0], raw[0])
@@ -217,6 +217,18 @@ def test_identity_generator_scores_equal_the_raw_scores(tiny_builder, recognizer
     np.testing.assert_allclose(got[0], want[0], rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(got[2], want[2])
+  # vis_twin: the probes' VIS twins through the plain evaluator, in the probes' order.
+  source, index = input_pipeline.open_split(tiny_builder, 'probe')
+  nir = index.records(input_pipeline.NIR)
+  twins = np.stack([input_pipeline.decode_png(source[int(r)]['vis_twin']) for r in nir])
+  batch = {'image': twins, 'landmarks': np.stack(
+      [np.asarray(source[int(r)]['landmarks'], np.float32) for r in nir])}
+  gallery = evaluate.split_outputs(evaluate.recognizer_fn(recognizer), tiny_builder,
+                                   'gallery')[0]
+  want = metrics.cosine_similarity(evaluate.recognizer_fn(recognizer)(batch), gallery)
+  np.testing.assert_allclose(curves['vis_twin'][0], want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(curves['vis_twin'][1], raw[1])
+  assert not np.allclose(curves['vis_twin'][0], raw[0])
   # Shapes follow the protocol: TINY has 4 test identities, 2 NIR and 2 more VIS each.
   assert raw[0].shape == (8, 4) and curves['vis_to_vis'][0].shape == (8, 4)
 
