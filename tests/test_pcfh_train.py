@@ -177,7 +177,19 @@ def test_the_judge_comes_in_after_training_and_scores_the_exported_ga(tiny_build
   assert payload['judge']['recognizer']['arch'] == '29'
 
 
-@pytest.mark.parametrize('variant', pcfh_config.VARIANTS)
+def test_a_variant_is_one_scale_and_any_ablations():
+  config = pcfh_config.get_config('cpu,no_awm')
+  assert (config.use_awm, config.use_mic) == (False, True)
+  cpu = pcfh_config.get_config('cpu')
+  assert cpu.use_awm and config.data == cpu.data and config.model == cpu.model
+  both = pcfh_config.get_config('no_mic,no_awm')
+  assert (both.use_awm, both.use_mic) == (False, False)
+  assert both.data == pcfh_config.get_config('default').data
+  with pytest.raises(ValueError, match="unknown variant 'cpux'"):
+    pcfh_config.get_config('cpu,cpux')
+
+
+@pytest.mark.parametrize('variant', pcfh_config.SCALES + ('cpu,no_awm',))
 def test_every_variant_judges_with_another_arch_seed_and_identities_than_f(variant):
   config = pcfh_config.get_config(variant)
   f, judge = config.recognizer.recipe, config.judge.recipe
