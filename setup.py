@@ -39,6 +39,7 @@ setup(
         'tensorboardX>=2.6.5,<3',
         'matplotlib>=3.11.2,<4',
         'Pillow>=13.0.0,<14',
+        'tqdm>=4.70.1,<5',   # the training loop's progress bar in a notebook
     ],
     extras_require={
         # torch runs the LightCNN conversion tests (the CPU build on disk); scikit-image ships
