@@ -199,7 +199,11 @@ class Logger:
     """Prints one line of validation figures (a person watches these to pick a run)."""
     shown = ' '.join(f'{k}={float(v):.4g}' for k, v in sorted(values.items()))
     prefix = f'{self.name}: ' if self.name else ''
-    print(f'{prefix}validation at step {step}: {shown}', file=sys.stderr, flush=True)
+    line = f'{prefix}validation at step {step}: {shown}'
+    if self.bar is not None:
+      self.bar.write(line, file=sys.stderr)   # above the bar, which is drawn again below it
+    else:
+      print(line, file=sys.stderr, flush=True)
 
   def close(self):
     if self.bar is not None:

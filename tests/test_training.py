@@ -218,6 +218,7 @@ def test_in_a_notebook_the_progress_line_becomes_a_bar_that_ends_at_the_last_ste
     logger = training.Logger(str(tmp_path / str(bar)), 7, every=2, name='fake', bar=bar)
     for step in logged:
       logger.progress(step, {'loss': 0.5 / step})
+    logger.validation(7, {'score': 0.5})
     if bar:
       assert logger.bar.n == 7 and 'loss=0.07143' in logger.bar.postfix
     logger.close()
@@ -226,3 +227,4 @@ def test_in_a_notebook_the_progress_line_becomes_a_bar_that_ends_at_the_last_ste
     # The line: one per logged step after the first (which starts the clock); the bar: none.
     assert [l.split()[2] for l in lines] == ([] if bar else ['2/7', '4/7', '6/7', '7/7'])
     assert ('fake: 100%' in err and '7/7' in err) == bar
+    assert 'fake: validation at step 7: score=0.5\n' in err   # a line of its own either way
