@@ -39,12 +39,15 @@ setup(
         'tensorboardX>=2.6.5,<3',
         'matplotlib>=3.11.2,<4',
         'Pillow>=13.0.0,<14',
+        'tqdm>=4.70.1,<5',   # the training loop's progress bar in a notebook
     ],
     extras_require={
         # torch runs the LightCNN conversion tests (the CPU build on disk); scikit-image ships
         # the photograph (astronaut) dlib's landmark tests detect, so the landmarks extra too.
+        # nbclient and ipykernel run the notebooks in a Jupyter kernel (tests/test_notebooks.py).
         'test': ['pytest>=9.2.0,<10', 'pytest-xdist>=3.8.0,<4', 'scikit-learn>=1.9.1,<2',
-                 'torch==2.13.0', 'scikit-image>=0.26.0,<0.27', *LANDMARKS],
+                 'torch==2.13.0', 'scikit-image>=0.26.0,<0.27', 'nbclient>=0.11.0,<0.12',
+                 'nbformat>=5.11.1,<6', 'ipykernel>=7.4.0,<8', *LANDMARKS],
         'landmarks': LANDMARKS,
         # The CPU build on disk; a bare `torch` pulls a multi-GB CUDA build.
         'convert': ['torch==2.13.0'],

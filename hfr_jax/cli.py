@@ -94,6 +94,27 @@ def closest(name: str, names) -> list[str]:
           or difflib.get_close_matches(name, names, n=3, cutoff=0.0))
 
 
+def apply_overrides(config, overrides: dict):
+  """Sets each {'a.b': value} of `overrides` in `config`, as --config.a.b=value would.
+
+  For notebooks, whose parameters name config fields by path. ml_collections'
+  update_from_flattened_dict adds a mistyped leaf as a new field, which the
+  run then ignores; here a path naming no field raises ValueError naming the
+  closest ones, like the command line.
+  """
+  for path, value in overrides.items():
+    node, where = config, 'config'
+    *parents, leaf = path.split('.')
+    for key in (*parents, leaf):
+      fields = list(node.keys()) if hasattr(node, 'keys') else []
+      if key not in fields:
+        nearest = f'; closest: {", ".join(closest(key, fields))}' if fields else ''
+        raise ValueError(f'{path}: {where} has no field {key!r}{nearest}')
+      if key is not leaf:
+        node, where = node[key], f'{where}.{key}'
+    node[leaf] = value
+
+
 def _config_flags():
   """The DEFINE_config_file flags (each --name=FILE[:ARG] with --name.a.b overrides)."""
   return [flags.FLAGS[name] for name in flags.FLAGS

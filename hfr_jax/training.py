@@ -129,13 +129,37 @@ class Checkpoints:
     self.manager.close()
 
 
-class Logger:
-  """TensorBoard event files (tensorboardX) and a console progress line."""
+def in_notebook() -> bool:
+  """True in a Jupyter kernel (Colab's too), where a progress bar replaces the console line."""
+  ipython = sys.modules.get('IPython')
+  shell = ipython.get_ipython() if ipython is not None else None
+  return shell is not None and 'IPKernelApp' in shell.config
 
-  def __init__(self, workdir: str, total_steps: int, *, every: int = 10, name: str = ''):
+
+def progress_bar(total: int, desc: str):
+  """tqdm's notebook widget where ipywidgets is installed (Colab), else its text bar."""
+  try:
+    import ipywidgets  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    from tqdm.notebook import tqdm  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+  return tqdm(total=total, desc=desc, unit='step', file=sys.stderr)
+
+
+class Logger:
+  """TensorBoard event files (tensorboardX) and a console progress line.
+
+  In a notebook the line is a progress bar (`in_notebook`): a cell's stderr
+  would otherwise collect one line per `every` steps.
+  """
+
+  def __init__(self, workdir: str, total_steps: int, *, every: int = 10, name: str = '',
+               bar: bool | None = None):
     self.writer = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
     self.total, self.every, self.name = total_steps, every, name
     self._t, self._step = time.perf_counter(), None
+    self.bar = (progress_bar(total_steps, name or 'training')
+                if (in_notebook() if bar is None else bar) else None)
 
   def scalars(self, step: int, values: dict):
     for k, v in values.items():
@@ -151,6 +175,8 @@ class Logger:
     """Prints steps/s and ETA every `every` steps; returns steps/s (or None)."""
     if self._step is None:
       self._step, self._t = step, time.perf_counter()
+      if self.bar is not None:
+        self.bar.update(step - self.bar.n)
       return None
     if step % self.every and step != self.total:
       return None
@@ -159,8 +185,12 @@ class Logger:
     eta = (self.total - step) / rate if rate > 0 else math.inf
     shown = ' '.join(f'{k}={float(v):.4g}' for k, v in sorted(losses.items()))
     prefix = f'{self.name}: ' if self.name else ''
-    print(f'{prefix}step {step}/{self.total}  {rate:.2f} steps/s  ETA {eta:.0f}s  {shown}',
-          file=sys.stderr, flush=True)
+    if self.bar is not None:   # the bar shows steps/s and ETA itself
+      self.bar.set_postfix_str(shown, refresh=False)
+      self.bar.update(step - self.bar.n)
+    else:
+      print(f'{prefix}step {step}/{self.total}  {rate:.2f} steps/s  ETA {eta:.0f}s  {shown}',
+            file=sys.stderr, flush=True)
     self.writer.add_scalar('steps_per_second', rate, step)
     self._step, self._t = step, now
     return rate
@@ -169,9 +199,15 @@ class Logger:
     """Prints one line of validation figures (a person watches these to pick a run)."""
     shown = ' '.join(f'{k}={float(v):.4g}' for k, v in sorted(values.items()))
     prefix = f'{self.name}: ' if self.name else ''
-    print(f'{prefix}validation at step {step}: {shown}', file=sys.stderr, flush=True)
+    line = f'{prefix}validation at step {step}: {shown}'
+    if self.bar is not None:
+      self.bar.write(line, file=sys.stderr)   # above the bar, which is drawn again below it
+    else:
+      print(line, file=sys.stderr, flush=True)
 
   def close(self):
+    if self.bar is not None:
+      self.bar.close()
     self.writer.close()
 
 

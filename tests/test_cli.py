@@ -2,8 +2,11 @@
 
 import difflib
 import os
+import re
 import subprocess
 import sys
+
+import pytest
 
 from configs import pcfh as pcfh_config
 from hfr_jax import cli
@@ -71,3 +74,16 @@ def test_bad_flags_files_and_variants_end_in_one_line(tmp_path):
 def test_hallucinate_names_the_closest_flag():
   line = _one_line(_run('hfr_jax.hallucinate', '--model_dirr=x', '--input=a', '--output=b'))
   assert line == 'hfr_jax.hallucinate: unknown flag --model_dirr; closest: --model_dir'
+
+
+def test_notebook_overrides_set_nested_fields_and_refuse_a_mistyped_one_by_name():
+  config = pcfh_config.get_config('demo')
+  cli.apply_overrides(config, {'train.num_steps': 3, 'judge.recipe.model.arch': '9'})
+  assert config.train.num_steps == 3 and config.judge.recipe.model.arch == '9'
+  for path, message in (('train.num_stepz', "config.train has no field 'num_stepz'; "
+                                            'closest: num_steps'),
+                        ('trian.num_steps', "config has no field 'trian'; closest: train"),
+                        ('seed.value', "config.seed has no field 'value'")):
+    with pytest.raises(ValueError, match=f'^{re.escape(f"{path}: {message}")}$'):
+      cli.apply_overrides(config, {path: 1})
+  assert 'num_stepz' not in config.train

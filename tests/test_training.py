@@ -208,3 +208,23 @@ def test_rng_streams_keep_step_keys_apart_from_initialisation():
   np.testing.assert_array_equal(draws(a[0], 3), draws(again[0], 3))
   np.testing.assert_array_equal(jax.random.key_data(a[1]), jax.random.key_data(again[1]))
   assert not np.array_equal(jax.random.key_data(a[1]), jax.random.key_data(b[1]))
+
+
+def test_in_a_notebook_the_progress_line_becomes_a_bar_that_ends_at_the_last_step(tmp_path,
+                                                                                   capsys):
+  assert not training.in_notebook()   # pytest is no Jupyter kernel: the console line
+  logged = [1, 2, 4, 6, 7]            # the steps train_loop logs with every=2, num_steps=7
+  for bar in (False, True):
+    logger = training.Logger(str(tmp_path / str(bar)), 7, every=2, name='fake', bar=bar)
+    for step in logged:
+      logger.progress(step, {'loss': 0.5 / step})
+    logger.validation(7, {'score': 0.5})
+    if bar:
+      assert logger.bar.n == 7 and 'loss=0.07143' in logger.bar.postfix
+    logger.close()
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if 'steps/s  ETA' in l]
+    # The line: one per logged step after the first (which starts the clock); the bar: none.
+    assert [l.split()[2] for l in lines] == ([] if bar else ['2/7', '4/7', '6/7', '7/7'])
+    assert ('fake: 100%' in err and '7/7' in err) == bar
+    assert 'fake: validation at step 7: score=0.5\n' in err   # a line of its own either way
