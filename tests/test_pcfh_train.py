@@ -138,7 +138,8 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   assert results['num_probe'] == TINY['num_identities'] // 2 * TINY['nir_per_identity']
   # The judge scored the same methods; F's figures stay at the top level.
   judge = results['judge']
-  assert set(judge) == {'raw_nir', 'pcfh', 'fused', 'vis_to_vis', 'gap_closed', 'recognizer'}
+  assert set(judge) == {'raw_nir', 'pcfh', 'fused', 'vis_twin', 'vis_to_vis', 'gap_closed',
+                        'recognizer'}
   assert judge['recognizer'] == {'arch': '29', 'seed': None, 'data_seed': None,
                                  'dir': judge_dir(tmp_path / 'rec')}
   assert judge['vis_to_vis'] != results['vis_to_vis']
