@@ -13,6 +13,11 @@ works here. Three modes:
 Training iterators read image, landmarks and identity only: a VIS twin is
 ground truth for scoring translations and never reaches a trainer.
 
+`batch_size` is always the global batch. With several JAX processes each
+reads and yields its own part of every global batch: process i of n rows
+[i * b, (i + 1) * b), b = batch_size / n, so that n processes together feed
+the mesh the very batches, in the same order, that one process would.
+
 Host side yields uint8 images; augmentation (`augment`) is a jit-able JAX
 function applied on device, so accelerators, not the host CPU, pay for it.
 Iterators are grain `DatasetIterator`s: `get_state()` / `set_state()` go into
@@ -96,10 +101,19 @@ def _read(source, record: int, twin: bool = False) -> dict[str, Any]:
   return out
 
 
-def _shard(ds: grain.MapDataset, shard: bool) -> grain.MapDataset:
-  if shard and jax.process_count() > 1:
-    return ds[jax.process_index()::jax.process_count()]
-  return ds
+def _batches(ds: grain.MapDataset, batch_size: int, shard: bool) -> grain.MapDataset:
+  """Global batches of `batch_size` elements of `ds`, or, sharded, this process's part of each.
+
+  Batch k of process i of n is chunk k * n + i of the elements cut into chunks
+  of batch_size / n: the i-th part of global batch k. Random maps upstream
+  draw by element position, so they draw the same whatever n.
+  """
+  n = jax.process_count() if shard else 1
+  if batch_size % n:
+    raise ValueError(f'batch size {batch_size} is not divisible by the {n} JAX processes; '
+                     'pick a batch size that is')
+  ds = ds.batch(batch_size // n, drop_remainder=True)
+  return ds[jax.process_index()::n] if n > 1 else ds
 
 
 def _to_iter(ds: grain.MapDataset, num_threads: int) -> grain.IterDataset:
@@ -128,9 +142,8 @@ def paired(source, index: SplitIndex, *, batch_size: int, seed: int,
             'vis_image': b['image'], 'vis_landmarks': b['landmarks'],
             'identity': a['identity']}
 
-  ds = _shard(grain.MapDataset.source(nir).seed(seed).shuffle(), shard)
-  ds = ds.repeat().random_map(pair).batch(batch_size, drop_remainder=True)
-  return _to_iter(ds, num_threads)
+  ds = grain.MapDataset.source(nir).seed(seed).shuffle().repeat().random_map(pair)
+  return _to_iter(_batches(ds, batch_size, shard), num_threads)
 
 
 def unpaired(source, index: SplitIndex, *, batch_size: int, seed: int,
@@ -143,15 +156,15 @@ def unpaired(source, index: SplitIndex, *, batch_size: int, seed: int,
     if len(records) == 0:
       raise ValueError(f'unpaired mode needs {("NIR", "VIS")[modality]} images; found none')
     ds = grain.MapDataset.source(records).seed(seed + 7919 * k).shuffle()
-    streams.append(_shard(ds, shard).repeat().map(lambda r: _read(source, r)))
+    streams.append(ds.repeat().map(lambda r: _read(source, r)))
 
   def merge(pair):
     a, b = pair
     return {'nir_image': a['image'], 'nir_landmarks': a['landmarks'],
             'vis_image': b['image'], 'vis_landmarks': b['landmarks']}
 
-  ds = grain.experimental.ZipMapDataset(streams).map(merge).batch(batch_size, drop_remainder=True)
-  return _to_iter(ds, num_threads)
+  ds = grain.experimental.ZipMapDataset(streams).map(merge)
+  return _to_iter(_batches(ds, batch_size, shard), num_threads)
 
 
 def labelled(source, index: SplitIndex, *, batch_size: int, seed: int, modality: int = VIS,
@@ -164,26 +177,34 @@ def labelled(source, index: SplitIndex, *, batch_size: int, seed: int, modality:
   records = index.records(modality, exclude_identities)
   if len(records) == 0:
     raise ValueError(f'no {("NIR", "VIS")[modality]} images in this split')
-  ds = _shard(grain.MapDataset.source(records).seed(seed).shuffle(), shard)
-  ds = ds.repeat().map(lambda r: _read(source, r)).batch(batch_size, drop_remainder=True)
-  return _to_iter(ds, num_threads)
+  ds = grain.MapDataset.source(records).seed(seed).shuffle().repeat()
+  return _to_iter(_batches(ds.map(lambda r: _read(source, r)), batch_size, shard), num_threads)
 
 
 def evaluation(source, index: SplitIndex, *, batch_size: int, records=None, twins: bool = False,
                num_threads: int = 4, shard: bool = True) -> grain.IterDataset:
-  """One pass in order; the last batch is zero-padded and `mask` marks real rows.
+  """One pass in order; the last global batch is zero-padded and `mask` marks real rows.
 
   `twins`: also `vis_twin`, each record's VIS twin (uint8 like `image`); every
-  record must have one.
+  record must have one. Sharded, every process yields the same number of
+  batches (its parts of the global ones), padding included.
   """
   records = np.arange(len(index.identity)) if records is None else np.asarray(records)
   if twins and not index.has_twin[records].all():
     raise ValueError('twins=True, but some records have no vis_twin')
-  ds = _shard(grain.MapDataset.source(records), shard).map(
-      lambda r: {**_read(source, r, twins), 'mask': np.bool_(True)})
-  ds = ds.batch(batch_size, batch_fn=lambda xs: grain.experimental.batch_and_pad(
-      xs, batch_size=batch_size))
-  return _to_iter(ds, num_threads)
+  if len(records) == 0:
+    raise ValueError('no records to evaluate')
+  padded = np.full(-(-len(records) // batch_size) * batch_size, -1, np.int64)
+  padded[:len(records)] = records
+
+  def read(r):
+    example = _read(source, records[0] if r < 0 else r, twins)
+    if r < 0:   # padding: zeros, masked out
+      example = {k: np.zeros_like(v) for k, v in example.items()}
+    return {**example, 'mask': np.bool_(r >= 0)}
+
+  ds = grain.MapDataset.source(padded).map(read)
+  return _to_iter(_batches(ds, batch_size, shard), num_threads)
 
 
 # ----------------------------------------------------------------------------

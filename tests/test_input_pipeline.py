@@ -1,6 +1,7 @@
 """grain pipelines over the tiny synthetic set; device-side augmentation."""
 
 import dataclasses
+import functools
 import itertools
 
 import jax
@@ -128,6 +129,43 @@ def test_no_training_iterator_yields_the_vis_twin(tiny_builder):
     for batch in _take(iter(iterator), 3):
       assert 'image' in batch or 'nir_image' in batch, name
       assert not any('twin' in key for key in batch), (name, sorted(batch))
+
+
+def _as_process(monkeypatch, index: int, count: int):
+  monkeypatch.setattr(jax, 'process_index', lambda: index)
+  monkeypatch.setattr(jax, 'process_count', lambda: count)
+
+
+@pytest.mark.parametrize('mode', ['paired', 'unpaired', 'labelled', 'evaluation'])
+def test_each_process_reads_its_part_of_the_batches_one_process_reads(train, monkeypatch, mode):
+  """Process i of n yields rows [i * 8 / n, (i + 1) * 8 / n) of every global batch of 8: the
+  same records in the same order (random VIS partners included) whatever n."""
+  source, index = train
+  make = {'paired': functools.partial(ip.paired, seed=4),
+          'unpaired': functools.partial(ip.unpaired, seed=4),
+          'labelled': functools.partial(ip.labelled, seed=4),
+          'evaluation': ip.evaluation}[mode]
+  # 20 records: the evaluation pass ends in a padded batch, the training streams in a new epoch.
+  read = lambda: _take(iter(make(source, index, batch_size=8, num_threads=1)), 4)
+  one = read()
+  for count in (2, 4):
+    parts = []
+    for i in range(count):
+      _as_process(monkeypatch, i, count)
+      parts.append(read())
+    assert all(len(p) == len(one) for p in parts)   # evaluation: every process, every batch
+    for k, batch in enumerate(one):
+      assert all(len(p[k][key]) == 8 // count for p in parts for key in batch)
+      for key in batch:
+        np.testing.assert_array_equal(np.concatenate([p[k][key] for p in parts]), batch[key],
+                                      err_msg=f'{count} processes, batch {k}, {key}')
+
+
+def test_a_global_batch_the_processes_cannot_split_evenly_is_a_clear_error(train, monkeypatch):
+  source, index = train
+  _as_process(monkeypatch, 0, 3)
+  with pytest.raises(ValueError, match='batch size 8 is not divisible by the 3 JAX processes'):
+    ip.labelled(source, index, batch_size=8, seed=0)
 
 
 def test_missing_split_is_a_clear_error(tiny_builder):

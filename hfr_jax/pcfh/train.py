@@ -270,8 +270,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   trainer = Trainer(config, recognizer, rngs=init_rngs)
   source, index = input_pipeline.open_split(builder, 'train')
   held_out = input_pipeline.validation_identities(index, config.eval.val_identities)
-  batches = iter(input_pipeline.paired(source, index, batch_size=t.batch_size // jax.process_count(),
-                                       seed=config.seed, exclude_identities=held_out))
+  batches = iter(input_pipeline.paired(source, index, batch_size=t.batch_size, seed=config.seed,
+                                       exclude_identities=held_out))
   protocol = evaluate.Protocol.validation(builder, held_out)
 
   def validate(trainer):

@@ -108,9 +108,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   classes = np.unique(index.identity[index.records(input_pipeline.VIS, held_out)])
   init_rngs, step_key = training.rng_streams(config.seed)
   trainer = Trainer(config, len(classes), rngs=init_rngs)
-  batches = iter(input_pipeline.labelled(
-      source, index, batch_size=config.train.batch_size // jax.process_count(),
-      seed=config.seed, exclude_identities=held_out))
+  batches = iter(input_pipeline.labelled(source, index, batch_size=config.train.batch_size,
+                                         seed=config.seed, exclude_identities=held_out))
   graphdef, _ = nnx.split(trainer)
 
   def validate(trainer):
