@@ -11,6 +11,12 @@ schedules are independent of each other.
 Data parallel everywhere: the batch is split over a 1-D mesh axis 'data' and
 parameters are replicated, so one code path runs on a CPU, 8 fake CPU devices
 (XLA_FLAGS=--xla_force_host_platform_device_count=8), a GPU or a TPU slice.
+
+Several processes (`hfr_jax.multihost`): the mesh spans every process's
+devices; each process hands `shard_batch` its own rows of the global batch
+and `gather` brings outputs back to every process; all of them step, save and
+restore checkpoints (orbax coordinates the writes), and process 0 alone
+writes TensorBoard files and prints progress (`is_main_process`).
 """
 
 import dataclasses
@@ -28,6 +34,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+from jax.experimental import multihost_utils
 import tensorboardX
 
 
@@ -61,7 +68,30 @@ def shard_batch(batch, mesh):
 
 
 def replicate(tree, mesh):
-  return jax.device_put(tree, replicated(mesh))
+  """`tree` replicated over `mesh`; with several processes each passes its own equal copy."""
+  if jax.process_count() == 1:
+    return jax.device_put(tree, replicated(mesh))
+
+  def put(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return jax.device_put(x, replicated(mesh))
+    # A process can only place data on its own devices (and device_put refuses PRNG keys).
+    return multihost_utils.host_local_array_to_global_array(x, mesh, P())
+  return jax.tree.map(put, tree)
+
+
+def gather(tree):
+  """Arrays -> numpy, whole, on every process (a global array's other rows are fetched)."""
+  def whole(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return multihost_utils.process_allgather(x, tiled=True)
+    return np.asarray(x)
+  return jax.tree.map(whole, tree)
+
+
+def is_main_process() -> bool:
+  """Whether this process writes what one process writes: logs, reports, exports, images."""
+  return jax.process_index() == 0
 
 
 def check_finite(losses: dict, step: int):
@@ -147,32 +177,41 @@ def progress_bar(total: int, desc: str):
 
 
 class Logger:
-  """TensorBoard event files (tensorboardX) and a console progress line.
+  """TensorBoard event files (tensorboardX) and a console progress line, from process 0.
 
   In a notebook the line is a progress bar (`in_notebook`): a cell's stderr
-  would otherwise collect one line per `every` steps.
+  would otherwise collect one line per `every` steps. Other processes' loggers
+  write and print nothing (their figures are the same).
   """
 
   def __init__(self, workdir: str, total_steps: int, *, every: int = 10, name: str = '',
                bar: bool | None = None):
-    self.writer = tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    self.active = is_main_process()
+    self.writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
+                   if self.active else None)
     self.total, self.every, self.name = total_steps, every, name
     self._t, self._step = time.perf_counter(), None
     self.bar = (progress_bar(total_steps, name or 'training')
-                if (in_notebook() if bar is None else bar) else None)
+                if self.active and (in_notebook() if bar is None else bar) else None)
 
   def scalars(self, step: int, values: dict):
+    if not self.active:
+      return
     for k, v in values.items():
       self.writer.add_scalar(k, float(v), step)
 
   def images(self, step: int, images: dict):
     """{name: (H, W, C) float in [0, 1]}."""
+    if not self.active:
+      return
     for k, v in images.items():
       self.writer.add_image(k, np.clip(np.asarray(v, np.float32), 0, 1), step,
                             dataformats='HWC')
 
   def progress(self, step: int, losses: dict):
     """Prints steps/s and ETA every `every` steps; returns steps/s (or None)."""
+    if not self.active:
+      return None
     if self._step is None:
       self._step, self._t = step, time.perf_counter()
       if self.bar is not None:
@@ -197,6 +236,8 @@ class Logger:
 
   def validation(self, step: int, values: dict):
     """Prints one line of validation figures (a person watches these to pick a run)."""
+    if not self.active:
+      return
     shown = ' '.join(f'{k}={float(v):.4g}' for k, v in sorted(values.items()))
     prefix = f'{self.name}: ' if self.name else ''
     line = f'{prefix}validation at step {step}: {shown}'
@@ -208,7 +249,8 @@ class Logger:
   def close(self):
     if self.bar is not None:
       self.bar.close()
-    self.writer.close()
+    if self.active:
+      self.writer.close()
 
 
 def log_devices():
@@ -292,7 +334,7 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
   keeper = (Checkpoints(os.path.join(workdir, 'best'), max_to_keep=1, best_metric=best_metric)
             if validate is not None and best_metric else None)
   step = ckpt.restore(_players(trainer, checkpointed), batches) or 0
-  if step:
+  if step and is_main_process():
     print(f'{name}: resuming from the checkpoint at step {step}', file=sys.stderr, flush=True)
   state = replicate(nnx.state(trainer), mesh)
   logger = Logger(workdir, schedule.num_steps, every=schedule.log_every, name=name)
@@ -302,8 +344,8 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
       batch = next(batches)
       if batch_keys is not None:
         batch = {k: batch[k] for k in batch_keys}
-      state, metrics = step_fn(state, shard_batch(batch, mesh),
-                               jax.random.fold_in(step_key, step))
+      batch = shard_batch(batch, mesh)
+      state, metrics = step_fn(state, batch, jax.random.fold_in(step_key, step))
       step += 1
       save = schedule.due(schedule.checkpoint_every, step) or step == last
       evaluate = validate is not None and schedule.due(schedule.eval_every, step)
@@ -312,8 +354,8 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
         logger.scalars(step, {f'train/{k}': v for k, v in metrics.items()})
         logger.progress(step, metrics)
       if preview is not None and schedule.due(schedule.image_every, step):
-        few = jax.tree.map(lambda a: a[:4], batch)
-        logger.images(step, preview(state, few))
+        few = jax.tree.map(lambda a: a[:4], batch)   # the global batch's first rows
+        logger.images(step, gather(preview(state, few)))
       if evaluate or save:
         nnx.update(trainer, state)
       if evaluate:
