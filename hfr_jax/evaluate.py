@@ -31,6 +31,7 @@ from PIL import Image  # noqa: E402
 
 from hfr_jax import input_pipeline  # noqa: E402
 from hfr_jax import metrics  # noqa: E402
+from hfr_jax import training  # noqa: E402
 from hfr_jax.recognizer import features as recognizer_features  # noqa: E402
 
 
@@ -66,20 +67,24 @@ def split_outputs(fn, builder, split: str, *, records=None, modality: int | None
   """fn(batch) over `records` of a split (default: all, or those of `modality`), in order.
 
   batch: {'image': uint8 (B, H, W, 3), 'landmarks', 'identity', 'mask'}, the
-  last one padded, plus `vis_twin` (uint8 like `image`) with `twins`.
-  Returns (fn's outputs, identities) with padding dropped; fn may return an
-  array or a tuple of arrays.
+  last one padded, plus `vis_twin` (uint8 like `image`) with `twins`: global
+  arrays split over every device (B is `batch_size` rounded up to a multiple
+  of the device count), each process reading its own rows. Returns (fn's
+  outputs, identities) as numpy on every process with padding dropped; fn may
+  return an array or a tuple of arrays, one row per batch row.
   """
   source, index = input_pipeline.open_split(builder, split)
-  if records is None and modality is not None:
-    records = index.records(modality)
-  outs, ids = [], []
-  for batch in input_pipeline.evaluation(source, index, batch_size=batch_size, records=records,
-                                         twins=twins, shard=False):
-    m = batch['mask']
-    outs.append(jax.tree.map(lambda a: np.asarray(a)[m], fn(batch)))
-    ids.append(batch['identity'][m])
-  return jax.tree.map(lambda *a: np.concatenate(a), *outs), np.concatenate(ids)
+  if records is None:
+    records = np.arange(len(index.identity)) if modality is None else index.records(modality)
+  records = np.asarray(records)
+  mesh = training.make_mesh()
+  batch_size = -(-batch_size // mesh.size) * mesh.size
+  outs = [training.gather(fn(training.shard_batch(batch, mesh)))
+          for batch in input_pipeline.evaluation(source, index, batch_size=batch_size,
+                                                 records=records, twins=twins)]
+  # Padding comes last, in the last batch only.
+  return (jax.tree.map(lambda *a: np.concatenate(a)[:len(records)], *outs),
+          index.identity[records])
 
 
 def read_images(builder, split: str, records=None, batch_size: int = 64):
@@ -113,9 +118,16 @@ def _embed(graphdef, state, images, landmarks):
   return recognizer_features.embed(model, images.astype(jnp.float32) / 255.0, landmarks)
 
 
+def replicated_state(module):
+  """(graphdef, state) of `module`, the state replicated over every device for a jit over a
+  sharded batch (a loaded model's arrays live on one device)."""
+  graphdef, state = nnx.split(module)
+  return graphdef, training.replicate(state, training.make_mesh())
+
+
 def recognizer_fn(recognizer):
   """batch -> the recognizer's 256-d features of its uint8 images (one jit)."""
-  graphdef, state = nnx.split(recognizer)
+  graphdef, state = replicated_state(recognizer)
   return lambda batch: _embed(graphdef, state, batch['image'], batch['landmarks'])
 
 
@@ -214,8 +226,8 @@ def generation_curves(generator, recognizer, builder, protocol: Protocol = Proto
   twins, from the same pass; None when the probes have no twins (real
   datasets, the validation protocol).
   """
-  gen_def, gen_state = nnx.split(generator)
-  rec_def, rec_state = nnx.split(recognizer)
+  gen_def, gen_state = replicated_state(generator)
+  rec_def, rec_state = replicated_state(recognizer)
   embed = recognizer_fn(recognizer)
   gallery, gallery_ids = split_outputs(embed, builder, protocol.gallery_split,
                                        records=protocol.gallery_records, batch_size=batch_size)
@@ -378,8 +390,9 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   ({arch, seed, data_seed, dir}). results.json gets `judge`: each method's
   metrics, `gap_closed` (with `gap`) and `recognizer`; report.md a table of
   rank-1 and VR@FAR=1% under the recognizer of `curves` (F) and under the judge.
+
+  Every process returns the payload; process 0 alone writes the files.
   """
-  os.makedirs(workdir, exist_ok=True)
   results = {name: metrics.summary(*c) for name, c in curves.items()}
   counts = {name: {'num_probe': int(np.shape(c[0])[0]), 'num_gallery': int(np.shape(c[0])[1])}
             for name, c in curves.items()}
@@ -427,21 +440,6 @@ raw_nir, the probe itself, is the floor.
     judge_table = _judge_table(results, by_judge, payload, judge or {})
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
-  for name in ('roc.png', 'cmc.png'):
-    tmp = os.path.join(workdir, 'tmp.' + name)
-    (plot_roc if name == 'roc.png' else plot_cmc)(curves, tmp)
-    os.replace(tmp, os.path.join(workdir, name))
-  points = curve_points(curves)
-  if judged is not None:
-    points.update({f'judge.{k}': v for k, v in curve_points(judged).items() if k != 'far'})
-  tmp = os.path.join(workdir, 'tmp.curves.npz')
-  with open(tmp, 'wb') as f:
-    np.savez(f, **points)
-  os.replace(tmp, os.path.join(workdir, 'curves.npz'))
-  for name, image in (images or {}).items():
-    tmp = os.path.join(workdir, 'tmp.' + name)
-    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp, 'PNG')
-    os.replace(tmp, os.path.join(workdir, name))
   pictures = ''.join(f' ![{n}]({n})' for n in (images or {}))
   rows = '\n'.join(
       f'| {name} | {counts[name]["num_probe"]} x {counts[name]["num_gallery"]} | '
@@ -460,6 +458,24 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 
 Commit `{payload['git_commit']}`, {payload['created']}.
 """
+  if not training.is_main_process():
+    return payload
+  os.makedirs(workdir, exist_ok=True)
+  for name in ('roc.png', 'cmc.png'):
+    tmp = os.path.join(workdir, 'tmp.' + name)
+    (plot_roc if name == 'roc.png' else plot_cmc)(curves, tmp)
+    os.replace(tmp, os.path.join(workdir, name))
+  points = curve_points(curves)
+  if judged is not None:
+    points.update({f'judge.{k}': v for k, v in curve_points(judged).items() if k != 'far'})
+  tmp = os.path.join(workdir, 'tmp.curves.npz')
+  with open(tmp, 'wb') as f:
+    np.savez(f, **points)
+  os.replace(tmp, os.path.join(workdir, 'curves.npz'))
+  for name, image in (images or {}).items():
+    tmp = os.path.join(workdir, 'tmp.' + name)
+    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp, 'PNG')
+    os.replace(tmp, os.path.join(workdir, name))
   for name, text in (('results.json', json.dumps(payload, indent=2, default=str,
                                                    allow_nan=False)),
                      ('report.md', report)):

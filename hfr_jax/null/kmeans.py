@@ -119,6 +119,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   k = len(np.unique(identities))
   centres, inertia = kmeans(jax.random.key(config.seed), jnp.asarray(train[order]), k=k,
                             num_iters=km.num_iters, num_init=km.num_init)
+  centres = np.asarray(centres)   # each process computed the same; jit places the copy
   found = evaluate.feature_curves(lambda batch: centre_profile(embed(batch), centres), builder,
                                   batch_size=km.batch_size)
   found = {'kmeans': found.pop('nir_to_vis'), **found}

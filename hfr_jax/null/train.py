@@ -186,7 +186,7 @@ def _content(graphdef, state, images, landmarks, domain):
 
 def content_fn(model: null_models.NULLModel, domain: str):
   """batch -> content-code means of its stored faces through `domain`'s Ec (one jit)."""
-  graphdef, state = nnx.split(model)
+  graphdef, state = evaluate.replicated_state(model)
   return lambda batch: _content(graphdef, state, batch['image'], batch['landmarks'], domain)
 
 
@@ -237,7 +237,8 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
   nir, nir_lm, _ = evaluate.read_images(builder, 'probe', first)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': nir, 'nir_landmarks': nir_lm, 'vis_image': vis, 'vis_landmarks': vis_lm}
-  return evaluate.enlarge(make_preview(config, graphdef)(state, batch), config.model.resolution)
+  return evaluate.enlarge(training.gather(make_preview(config, graphdef)(state, batch)),
+                         config.model.resolution)
 
 
 # ----------------------------------------------------------------------------

@@ -341,7 +341,7 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
   g_img, g_lm, _ = evaluate.read_images(builder, 'gallery', g)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': p_img, 'nir_landmarks': p_lm, 'vis_image': g_img, 'vis_landmarks': g_lm}
-  grid = np.asarray(make_preview(config, graphdef)(state, batch))
+  grid = training.gather(make_preview(config, graphdef)(state, batch))
   twins = evaluate.read_twins(builder, 'probe', p)
   if twins is not None:
     grid = np.concatenate([grid, np.concatenate(list(twins), axis=0) / 255.0], axis=1)
