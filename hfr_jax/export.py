@@ -7,6 +7,10 @@ a notebook) imports no training module. The directory is written under a
 temporary name and renamed, so it is either a whole export or absent.
 Parameters and other non-RNG state (running statistics, spectral-norm
 vectors) are stored; RNG streams are made afresh on load.
+
+With several JAX processes (`hfr_jax.multihost`) every process calls `save`
+with the same, replicated, module; process 0 writes and the others wait for
+it, so that none reads the directory before it is whole.
 """
 
 import functools
@@ -18,6 +22,8 @@ import tempfile
 
 from flax import nnx
 import jax
+from jax.experimental import multihost_utils
+import numpy as np
 import orbax.checkpoint as ocp
 
 META = 'export.json'
@@ -39,12 +45,26 @@ def save(module: nnx.Module, directory: str, *, factory: str, kwargs: dict,
   """
   _factory(factory)   # fail before writing anything
   directory = os.path.abspath(os.fspath(directory))
+  values = nnx.to_pure_dict(nnx.state(module, _STORED))
+  if jax.process_count() > 1:
+    # Process 0 writes its copy of the replicated values; orbax coordinates it alone.
+    values = jax.tree.map(np.asarray, values)
+    if jax.process_index() == 0:
+      _write(values, directory, factory, kwargs, info, ocp.options.MultiprocessingOptions(
+          primary_host=0, active_processes={0}))
+    multihost_utils.sync_global_devices(f'export {directory}')
+  else:
+    _write(values, directory, factory, kwargs, info, ocp.options.MultiprocessingOptions())
+
+
+def _write(values, directory: str, factory: str, kwargs: dict, info: dict | None,
+           multiprocessing_options):
   parent = os.path.dirname(directory)
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix='.tmp-export-', dir=parent)
   try:
-    with ocp.StandardCheckpointer() as ckpt:
-      ckpt.save(os.path.join(tmp, 'params'), nnx.to_pure_dict(nnx.state(module, _STORED)))
+    with ocp.StandardCheckpointer(multiprocessing_options=multiprocessing_options) as ckpt:
+      ckpt.save(os.path.join(tmp, 'params'), values)
       ckpt.wait_until_finished()
     with open(os.path.join(tmp, META), 'w') as f:
       json.dump({'factory': factory, 'kwargs': kwargs, 'info': info or {}}, f, indent=2)
@@ -111,7 +131,11 @@ def load(directory: str, *, factory: str | None = None, what: str = 'an export')
       odd = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
       raise ValueError(f'{params_dir}: does not match {META} ({len(odd)} arrays differ, '
                        f'e.g. {odd[0]}: expected {want.get(odd[0])}, stored {have.get(odd[0])})')
-    values = ckpt.restore(params_dir, target)
+    # Whole arrays on this process's first device: with several processes, each reads its
+    # own copy (the stored sharding names devices another process may own).
+    local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    values = ckpt.restore(params_dir, jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=local), target))
   state = nnx.state(module, _STORED)
   nnx.replace_by_pure_dict(state, values)
   # eval_shape left RNG keys abstract too; under jit XLA drops the unused
