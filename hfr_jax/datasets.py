@@ -2,6 +2,8 @@
 
 import importlib
 
+import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import tensorflow_datasets as tfds
 
@@ -66,10 +68,17 @@ def prepare(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
 
   Real datasets read the release from `data.manual_dir` (default: TFDS's
   <data_dir>/downloads/manual); each builder's README says what goes there.
+  With several JAX processes, process 0 builds first and the others then find
+  it (a data_dir they share) or build their own copy (one of their own).
   """
-  b = builder(data)
+  later = jax.process_count() > 1 and jax.process_index() > 0
+  if later:
+    multihost_utils.sync_global_devices('datasets.prepare')
+  b = builder(data)   # made after the build: it reads the splits from disk
   manual_dir = data.get('manual_dir') or None
   b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  if jax.process_count() > 1 and not later:
+    multihost_utils.sync_global_devices('datasets.prepare')
   return b
 
 
