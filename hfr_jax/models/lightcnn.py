@@ -80,7 +80,12 @@ def _shifted_products_fwd(x, kernel, padding):
 
 def _shifted_products_bwd(padding, residuals, g):
   x, kernel = residuals
-  return jax.vjp(lambda a, b: _conv(a, b, padding), x, kernel)[1](g)
+  # The forward promotes (float64 faces, float32 kernel under jax_enable_x64); the convolution
+  # wants one dtype, and each cotangent the dtype of its primal.
+  dtype = jnp.result_type(x, kernel)
+  dx, dk = jax.vjp(lambda a, b: _conv(a, b, padding), x.astype(dtype), kernel.astype(dtype))[1](
+      g.astype(dtype))
+  return dx.astype(x.dtype), dk.astype(kernel.dtype)
 
 
 _shifted_products.defvjp(_shifted_products_fwd, _shifted_products_bwd)
