@@ -94,6 +94,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.model.spectral_norm = True
   config.model.mi_width = 32        # NE statistics networks
   config.model.mi_resolution = 64   # NE sees faces resized to this
+  config.model.dtype = 'float32'    # of GA/GB/A's and DA's computation (parameters stay float32)
 
   config.loss = ml_collections.ConfigDict()
   config.loss.lambda1 = 2.5e-5      # Eq. (2) cycle

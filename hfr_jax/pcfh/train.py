@@ -63,10 +63,11 @@ class Trainer(nnx.Module):
 
   def __init__(self, config: ml_collections.ConfigDict, recognizer, *, rngs: nnx.Rngs):
     m, t = config.model, config.train
-    self.generators = pcfh_models.Generators(**generator_kwargs(config), rngs=rngs)
+    dtype = jnp.dtype(m.dtype)
+    self.generators = pcfh_models.Generators(**generator_kwargs(config), dtype=dtype, rngs=rngs)
     self.discriminator = discriminators.PatchDiscriminator(
         3, width=m.disc_width, num_down=m.disc_num_down, spectral_norm=m.spectral_norm,
-        rngs=rngs)
+        dtype=dtype, rngs=rngs)
     self.mi = MIEstimator(width=m.mi_width, rngs=rngs)
     adam = lambda lr: optax.adam(lr, b1=t.beta1, b2=t.beta2, eps=t.adam_eps)
     self.opt_g = nnx.Optimizer(self.generators, adam(t.learning_rate_g), wrt=nnx.Param)
