@@ -2,6 +2,8 @@
 
 Prints the dataset and training progress, the results table and the report's
 path; --verbosity=1 adds every library's log records (see hfr_jax/cli.py).
+Several processes (a TPU pod slice, GPU machines): --distributed, or
+--coordinator_address, --num_processes and --process_id (see hfr_jax/multihost.py).
 """
 
 import importlib
@@ -13,6 +15,7 @@ import jax
 from ml_collections import config_flags
 
 from hfr_jax import cli
+from hfr_jax import multihost
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and reports go.')
@@ -78,12 +81,14 @@ def run(config, workdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise SystemExit(f'{cli.program()}: too many command-line arguments: {argv[1:]}')
-  logging.info('JAX process %d / %d, devices: %s', jax.process_index(), jax.process_count(),
-               jax.devices())
   with cli.one_line_errors():
+    multihost.initialize()   # before anything starts JAX's backends
+    logging.info('JAX process %d / %d, devices: %s', jax.process_index(), jax.process_count(),
+                 jax.devices())
     payload = run(_CONFIG.value, _WORKDIR.value)
-  print(format_table(payload))
-  print(f'Report: {_WORKDIR.value}/report.md')
+  if jax.process_index() == 0:   # every process has the payload; one prints it
+    print(format_table(payload))
+    print(f'Report: {_WORKDIR.value}/report.md')
 
 
 if __name__ == '__main__':
