@@ -28,10 +28,12 @@ import sys
 import time
 
 from absl import flags
+import jax
 
 from hfr_jax import cli
 from hfr_jax import evaluate
 from hfr_jax import main as hfr_main
+from hfr_jax import multihost
 from hfr_jax import report
 from tfds_builders.casia_nir_vis2 import casia_nir_vis2_dataset_builder as casia
 
@@ -212,7 +214,10 @@ Rank-1 % of each fold (time: training and evaluation, where this directory ran t
 
 
 def _write(workdir: str, name: str, text: str):
-  """`name` in `workdir`, complete or not at all (a temporary name, then renamed)."""
+  """`name` in `workdir`, complete or not at all (a temporary name, then renamed); from
+  process 0 only when several processes run the folds (hfr_jax.multihost)."""
+  if jax.process_index() != 0:
+    return
   os.makedirs(workdir, exist_ok=True)
   tmp = os.path.join(workdir, 'tmp.' + name)
   with open(tmp, 'w') as f:
@@ -225,10 +230,14 @@ def main(argv):
     raise SystemExit(f'{cli.program()}: too many command-line arguments: {argv[1:]}')
   workdir = flags.FLAGS.workdir
   with cli.one_line_errors():
+    multihost.initialize()   # hfr_jax.main's --distributed flags, before JAX's backends start
+    first = jax.process_index() == 0
     payload = run_folds(flags.FLAGS.config, workdir, parse_folds(_FOLDS.value),
-                        command=shlex.join(['python', '-m', 'hfr_jax.kfold', *sys.argv[1:]]))
-  print(table(payload))
-  print(f'Report: {workdir}/kfold.md')
+                        command=shlex.join(['python', '-m', 'hfr_jax.kfold', *sys.argv[1:]]),
+                        log=print if first else lambda *args, **kwargs: None)
+  if first:
+    print(table(payload))
+    print(f'Report: {workdir}/kfold.md')
 
 
 if __name__ == '__main__':
