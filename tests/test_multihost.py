@@ -18,16 +18,16 @@ import sys
 import textwrap
 import time
 
+from flax import nnx
 import jax
 import numpy as np
-from flax import nnx
 import orbax.checkpoint as ocp
 import pytest
 
 from hfr_jax import export
 from hfr_jax import multihost
 
-from trainer_runs import ROOT, main_args, run
+from trainer_runs import ROOT, run
 
 # ----------------------------------------------------------------------------
 # The flags.
