@@ -97,6 +97,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.model.dtype = 'float32'    # of GA/GB/A's and DA's computation (parameters stay float32)
 
   config.loss = ml_collections.ConfigDict()
+  config.loss.lambda_ad = 1.0       # Eq. (1) adversarial (the paper weighs it 1)
   config.loss.lambda1 = 2.5e-5      # Eq. (2) cycle
   config.loss.lambda2 = 0.002       # Eq. (3) identity
   config.loss.lambda3 = 0.1         # Eq. (4) luminance

@@ -255,3 +255,24 @@ def test_the_judge_is_in_no_player_state_or_step(run):
   graphdef, state = nnx.split(trainer_for(config, rec_dir))
   state, _ = train.make_train_step(config, graphdef)(state, run['batch'], KEY)
   jax.tree.map(np.testing.assert_array_equal, pure(state), pure(run['after_one']))
+
+
+def test_adversarial_weight_scales_eq1_alone(run):
+  """config.loss.lambda_ad multiplies Eq. (1)'s generator term and leaves every other term."""
+  def terms(lambda_ad):
+    config = run['config'].copy_and_resolve_references()
+    config.loss.lambda_ad = lambda_ad
+    config.use_mic = False
+
+    @jax.jit
+    def f(state):
+      trainer = nnx.merge(run['graphdef'], state)
+      x, keys = step_inputs(trainer, run['batch'], KEY, config)
+      return train.forward_losses(trainer.generators, trainer, x, keys, config)[1][0]
+    return {k: float(v) for k, v in f(run['initial']).items()}
+
+  paper, scaled = terms(1.0), terms(0.25)
+  assert paper['ad'] != 0.0
+  np.testing.assert_allclose(scaled['ad'], 0.25 * paper['ad'], rtol=1e-6)
+  for name in paper.keys() - {'ad'}:
+    np.testing.assert_allclose(scaled[name], paper[name], rtol=1e-6, err_msg=name)

@@ -140,8 +140,9 @@ def forward_losses(generators, trainer, x, rngs, config, step=None):
   w, m = config.loss, config.model
   nir, vis, warped = x['nir_image'], x['vis_image'], x['warped_vis']
   fake = generators.ga(nir, x['nir_landmarks'])
-  # Eq. (1), the generator's side of DA's hinge loss.
-  terms = {'ad': gan_losses.linear_generator(trainer.discriminator(fake, update_stats=False))}
+  # Eq. (1), the generator's side of DA's hinge loss, weighted by lambda_ad (the paper: 1).
+  terms = {'ad': w.get('lambda_ad', 1.0) * gan_losses.linear_generator(
+      trainer.discriminator(fake, update_stats=False))}
   if w.lambda1:
     terms['rec'] = losses.cycle(generators.gb(fake), nir, w.lambda1)
   if w.lambda2:
