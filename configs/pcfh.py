@@ -118,6 +118,9 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
                                brightness=0.0, contrast=0.0, gamma=0.0, shading=0.0,
                                blur=0.0, noise=0.0)
 
+  # Whether LID compares F's features at unit RMS per element (losses.unit_rms) rather than
+  # as F gives them (the paper: as LightCNN gives them).
+  config.loss.id_normalize = False
   # LID's weight ramps from 0 to lambda2 over these first steps of GA, so GA starts from the
   # pixel terms (LY, LAWM) and DA; 0: the paper, LID at full weight from the first step.
   config.loss.id_warmup_steps = 0

@@ -47,6 +47,18 @@ def test_identity_eq3():
   np.testing.assert_allclose(losses.identity(a, b, 0.002), 0.002 * norm1(a - b), rtol=1e-5)
 
 
+def test_unit_rms_features_make_lid_blind_to_the_recognizer_scale():
+  a, b = RNG.normal(size=(N, 256)) * 7.0, RNG.normal(size=(N, 256)) * 7.0
+  u = np.asarray(losses.unit_rms(a))
+  np.testing.assert_allclose(np.sqrt(np.mean(np.float64(u) ** 2, axis=1)), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(u, a / np.linalg.norm(a, axis=1, keepdims=True) * 16.0, rtol=1e-5)
+  # A recognizer 40x larger (same directions) leaves LID unchanged; raw LID grows 40x.
+  lid = lambda x, y: float(losses.identity(losses.unit_rms(x), losses.unit_rms(y), 0.002))
+  np.testing.assert_allclose(lid(40 * a, 40 * b), lid(a, b), rtol=1e-5)
+  np.testing.assert_allclose(losses.identity(40 * a, 40 * b, 0.002),
+                             40 * losses.identity(a, b, 0.002), rtol=1e-5)
+
+
 def test_luminance_eq4_uses_bt601_y():
   fake, nir = images(3), images(1)
   to01 = lambda x: (np.float64(x) + 1) / 2

@@ -31,6 +31,19 @@ def identity(features_vis, features_fake, lambda2):
   return lambda2 * gan_losses.l1_norm(features_vis - features_fake)
 
 
+def unit_rms(features):
+  """f / |f|_2 * sqrt(d): each feature vector on the sphere of radius sqrt(d), so its
+  elements have unit RMS whatever F's scale.
+
+  LID's weight lambda2 = 0.002 times a sum over 256 features is O(1) only for features of
+  O(1) elements; a recognizer trained with a margin softmax on the hypersphere (CosFace)
+  leaves the norm free (the demo's F: |f|_2 ~ 120, elements ~ 6), which multiplies LID
+  against every other term. Cosine scoring ignores the norm too.
+  """
+  norm = jnp.linalg.norm(features, axis=-1, keepdims=True)
+  return features * jnp.sqrt(features.shape[-1]) / jnp.maximum(norm, 1e-6)
+
+
 def warmup(step, steps: int):
   """min(1, step / steps): a weight ramped in linearly over `steps` (0 or no step: 1)."""
   if not steps or step is None:

@@ -150,7 +150,10 @@ def forward_losses(generators, trainer, x, rngs, config, step=None):
     f_fake = identity_features(trainer.recognizer, fake, x['nir_landmarks'],
                                rngs[2] if jitter else None, jitter)
     lambda2 = w.lambda2 * losses.warmup(step, w.get('id_warmup_steps', 0))
-    terms['id'] = losses.identity(x['vis_features'], f_fake, lambda2)
+    f_vis = x['vis_features']
+    if w.get('id_normalize', False):
+      f_vis, f_fake = losses.unit_rms(f_vis), losses.unit_rms(f_fake)
+    terms['id'] = losses.identity(f_vis, f_fake, lambda2)
   if w.lambda3:
     terms['y'] = losses.luminance(fake, nir, w.lambda3)
   att = None
