@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from hfr_jax import gan_losses
 from hfr_jax.ops import color
+from hfr_jax.recognizer import losses as recognizer_losses
 
 
 def cycle(reconstructed_nir, nir, lambda1):
@@ -40,8 +41,7 @@ def unit_rms(features):
   leaves the norm free (the demo's F: |f|_2 ~ 120, elements ~ 6), which multiplies LID
   against every other term. Cosine scoring ignores the norm too.
   """
-  norm = jnp.linalg.norm(features, axis=-1, keepdims=True)
-  return features * jnp.sqrt(features.shape[-1]) / jnp.maximum(norm, 1e-6)
+  return recognizer_losses.l2_normalize(features) * jnp.sqrt(features.shape[-1])
 
 
 def warmup(step, steps: int):
