@@ -1,9 +1,9 @@
 """What every command line here shares: quiet logs, and flag errors in one line.
 
 `run(main)` replaces `app.run(main)`. Unless --verbosity is given, logs stop at
-WARNING: orbax, xla_bridge and matplotlib report their own machinery at INFO
-(213 of the 280 lines `make demo` printed), which drowns the progress line and
-the results. A bad flag, or a --config.a.b override naming no field, ends in
+WARNING and TFDS draws no progress bars: orbax, xla_bridge and matplotlib report
+their own machinery at INFO (213 of the 280 lines `make demo` printed), which
+drowns the progress line and the results. A bad flag, or a --config.a.b override naming no field, ends in
 one line naming the closest flag or fields instead of a parse traceback;
 --verbosity=1 keeps the traceback.
 """
@@ -63,6 +63,10 @@ def quiet_logs():
       logger.setLevel(py_logging.WARNING)
   logging.get_absl_logger().addFilter(
       lambda record: not record.getMessage().startswith(_EXPECTED_WARNINGS))
+  # TFDS draws a bar per split and per shard while it builds a dataset; its two lines
+  # ("Downloading and preparing ...", "... prepared to DIR") say enough.
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  tfds.disable_progress_bar()
 
 
 def parse_flags(argv: list[str]) -> list[str]:

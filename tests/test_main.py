@@ -102,6 +102,7 @@ def test_a_default_run_prints_progress_then_the_table_and_the_report_path(baseli
   proc, _, workdir = baseline_run
   assert not ABSL_RECORD.findall(proc.stderr), proc.stderr[-3000:]
   assert 'Warning' not in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  assert 'examples/s' not in proc.stderr and 'splits/s' not in proc.stderr   # TFDS's build bars
   results = json.loads((workdir / 'results.json').read_text())
   out = proc.stdout.splitlines()
   assert out[-1] == f'Report: {workdir}/report.md'
