@@ -112,6 +112,12 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   # 64x64 (~2x at 144x144) than LAWM's lambda4 = 2.5e-5 times a per-image sum, the term
   # Eq. (8) meant for GA.
   config.loss.att_stop_gradient = True
+  # Whether Eq. (8)'s LAWM trains GA only (True), each loss then training the module it is
+  # written for: LA (Eq. 7) A, LAWM GA. The paper trains A "with the generator"; through LAWM
+  # A lowers the term by shrinking Att, not by where the warp is right, and at lambda4 x 100
+  # (cpu, seed 0) Att fell within 200 steps (g_awm stayed 0.05, g_att 0.75 -> 1.18). At the
+  # paper's lambda4 that pull is ~1e-4 of LA's first term.
+  config.loss.awm_stop_gradient = False
   # Ranges of a random alignment / flip / photometry (input_pipeline.FaceJitter) under which
   # F sees GA(IN) in Eq. (3); all 0 (the paper: F sees the one aligned crop).
   config.loss.id_jitter = dict(rotation=0.0, scale=0.0, shift=0.0, flip_prob=0.0,

@@ -168,6 +168,26 @@ def test_attention_loss_reaches_ga_only_without_the_stop_gradient(run, stop):
   assert largest(grads['gb']) == 0.0   # GB is not in LA either way
 
 
+@pytest.mark.parametrize('stop', [True, False])
+def test_warping_loss_reaches_attention_only_without_the_stop_gradient(run, stop):
+  """Eq. (8)'s LAWM trains GA; it trains A too unless config.loss.awm_stop_gradient."""
+  config = run['config'].copy_and_resolve_references()
+  config.loss.update(awm_stop_gradient=stop, lambda1=0.0, lambda2=0.0, lambda3=0.0)
+  config.use_mic = False
+
+  @jax.jit
+  def lawm_gradient(state):
+    trainer = nnx.merge(run['graphdef'], state)
+    x, keys = step_inputs(trainer, run['batch'], KEY, config)
+    lawm = lambda g: train.forward_losses(g, trainer, x, keys[:2], config)[1][0]['awm']
+    return nnx.grad(lawm)(trainer.generators)
+
+  grads = pure(lawm_gradient(run['initial']))
+  assert largest(grads['ga']) > 0
+  assert (largest(grads['attention']) == 0.0) == stop
+  assert largest(grads['gb']) == 0.0
+
+
 def test_identity_loss_under_jitter_is_eq3_on_jittered_views_of_ga(run):
   """config.loss.id_jitter: LID = lambda2 |F(IV) - F(J(GA(IN)))|_1 with J a random view drawn
   from the step's key; all-zero ranges give back Eq. (3) on the one aligned crop."""

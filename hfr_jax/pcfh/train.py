@@ -163,7 +163,10 @@ def forward_losses(generators, trainer, x, rngs, config, step=None):
     # (see configs/pcfh.py; the paper's literal reading lets it).
     fake_for_att = jax.lax.stop_gradient(fake) if w.att_stop_gradient else fake
     terms['att'] = losses.attention(att, fake_for_att, warped, w.alpha1, w.alpha2, w.alpha3)
-    terms['awm'] = losses.attention_warping(att, fake, warped, w.lambda4)
+    # config.loss.awm_stop_gradient: whether Eq. (8) trains GA only, or A too (which it can
+    # lower at no cost by shrinking Att).
+    att_for_awm = jax.lax.stop_gradient(att) if w.get('awm_stop_gradient', False) else att
+    terms['awm'] = losses.attention_warping(att_for_awm, fake, warped, w.lambda4)
   if config.use_mic:
     small = lambda a: downsample(a, m.mi_resolution)
     fake_s = small(fake)
