@@ -144,45 +144,36 @@ def test_the_generator_loss_reaches_only_the_generators_and_f_never_moves(run):
                  initial['recognizer'])
 
 
+def term_gradients(run, term: str, **loss):
+  """Gradients of one generator loss term w.r.t. GA, GB and A, under config.loss + `loss`."""
+  config = run['config'].copy_and_resolve_references()
+  config.loss.update(lambda1=0.0, lambda2=0.0, lambda3=0.0, **loss)
+  config.use_mic = False   # LA and LAWM need neither F nor NE: a smaller program to compile
+
+  @jax.jit
+  def gradients(state):
+    trainer = nnx.merge(run['graphdef'], state)
+    x, keys = step_inputs(trainer, run['batch'], KEY, config)
+    one = lambda g: train.forward_losses(g, trainer, x, keys[:2], config)[1][0][term]
+    return nnx.grad(one)(trainer.generators)
+
+  return pure(gradients(run['initial']))
+
+
 @pytest.mark.parametrize('stop', [True, False])
 def test_attention_loss_reaches_ga_only_without_the_stop_gradient(run, stop):
   """Eq. (7)'s LA trains A; its first term |A(GA(IN)) - IWarp| trains GA only when
   config.loss.att_stop_gradient is off (the paper's literal reading)."""
-  config = run['config'].copy_and_resolve_references()
-  config.loss.update(att_stop_gradient=stop, lambda1=0.0, lambda2=0.0, lambda3=0.0)
-  config.use_mic = False   # LA needs neither F nor NE: a smaller program to compile
-
-  @jax.jit
-  def la_gradient(state):
-    trainer = nnx.merge(run['graphdef'], state)
-    x, keys = step_inputs(trainer, run['batch'], KEY, config)
-    la = lambda g: train.forward_losses(g, trainer, x, keys[:2], config)[1][0]['att']
-    return nnx.grad(la)(trainer.generators)
-
-  grads = pure(la_gradient(run['initial']))
+  grads = term_gradients(run, 'att', att_stop_gradient=stop)
   assert largest(grads['attention']) > 0
-  if stop:
-    assert largest(grads['ga']) == 0.0
-  else:
-    assert largest(grads['ga']) > 0
+  assert (largest(grads['ga']) == 0.0) == stop
   assert largest(grads['gb']) == 0.0   # GB is not in LA either way
 
 
 @pytest.mark.parametrize('stop', [True, False])
 def test_warping_loss_reaches_attention_only_without_the_stop_gradient(run, stop):
   """Eq. (8)'s LAWM trains GA; it trains A too unless config.loss.awm_stop_gradient."""
-  config = run['config'].copy_and_resolve_references()
-  config.loss.update(awm_stop_gradient=stop, lambda1=0.0, lambda2=0.0, lambda3=0.0)
-  config.use_mic = False
-
-  @jax.jit
-  def lawm_gradient(state):
-    trainer = nnx.merge(run['graphdef'], state)
-    x, keys = step_inputs(trainer, run['batch'], KEY, config)
-    lawm = lambda g: train.forward_losses(g, trainer, x, keys[:2], config)[1][0]['awm']
-    return nnx.grad(lawm)(trainer.generators)
-
-  grads = pure(lawm_gradient(run['initial']))
+  grads = term_gradients(run, 'awm', awm_stop_gradient=stop)
   assert largest(grads['ga']) > 0
   assert (largest(grads['attention']) == 0.0) == stop
   assert largest(grads['gb']) == 0.0
