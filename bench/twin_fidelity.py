@@ -67,11 +67,9 @@ def main():
   config = pcfh_config.get_config(args.scale)
   config.data.seed = args.seed
   builder = datasets.prepare(config.data)
-  (images, landmarks, twins), _ = evaluate.split_outputs(
+  (images, landmarks, twins), probe_ids = evaluate.split_outputs(
       lambda b: (b['image'], b['landmarks'], b['vis_twin']), builder, 'probe',
       modality=input_pipeline.NIR, twins=True)
-  _, probe_index = input_pipeline.open_split(builder, 'probe')
-  probe_ids = probe_index.identity[probe_index.records(input_pipeline.NIR)]
   gallery, gallery_landmarks, gallery_ids = evaluate.read_images(builder, 'gallery')
   first = {int(i): k for k, i in reversed(list(enumerate(gallery_ids)))}
   g = np.array([first[int(i)] for i in probe_ids])

@@ -3,9 +3,9 @@
 `run(main)` replaces `app.run(main)`. Unless --verbosity is given, logs stop at
 WARNING and TFDS draws no progress bars: orbax, xla_bridge and matplotlib report
 their own machinery at INFO (213 of the 280 lines `make demo` printed), which
-drowns the progress line and the results. A bad flag, or a --config.a.b override naming no field, ends in
-one line naming the closest flag or fields instead of a parse traceback;
---verbosity=1 keeps the traceback.
+drowns the progress line and the results. A bad flag, or a --config.a.b override
+naming no field, ends in one line naming the closest flag or fields instead of a
+parse traceback; --verbosity=1 keeps the traceback.
 """
 
 import contextlib

@@ -165,7 +165,7 @@ def forward_losses(generators, trainer, x, rngs, config, step=None):
     terms['att'] = losses.attention(att, fake_for_att, warped, w.alpha1, w.alpha2, w.alpha3)
     # config.loss.awm_stop_gradient: whether Eq. (8) trains GA only, or A too (which it can
     # lower at no cost by shrinking Att).
-    att_for_awm = jax.lax.stop_gradient(att) if w.get('awm_stop_gradient', False) else att
+    att_for_awm = jax.lax.stop_gradient(att) if w.awm_stop_gradient else att
     terms['awm'] = losses.attention_warping(att_for_awm, fake, warped, w.lambda4)
   if config.use_mic:
     small = lambda a: downsample(a, m.mi_resolution)
