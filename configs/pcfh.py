@@ -146,6 +146,9 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.train.image_every = 1000
   config.train.checkpoint_every = 2000
   config.train.eval_every = 10_000      # validation rank-1 -> keeps the best
+  # A moving average of GA's parameters, updated after every step with this decay (0: none,
+  # the paper: the last GA). When kept, it is GA as validated, shown and exported.
+  config.train.ema_decay = 0.0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 32

@@ -268,6 +268,33 @@ def test_the_judge_is_in_no_player_state_or_step(run):
   jax.tree.map(np.testing.assert_array_equal, pure(state), pure(run['after_one']))
 
 
+def test_ga_average_follows_its_decay_and_is_the_evaluated_ga(run):
+  """config.train.ema_decay: after step n the average is d * average + (1 - d) * GA, with
+  d = min(decay, (1 + n) / (10 + n)), from GA's initial parameters; training is unchanged."""
+  config = run['config'].copy_and_resolve_references()
+  config.train.ema_decay = 0.2   # below the ramp from step 2 on: both branches of the min
+  graphdef, state = nnx.split(trainer_for(config, run['rec_dir']))
+  params = lambda s, name: pure(nnx.state(getattr(nnx.merge(graphdef, s), name), nnx.Param))
+  ga = lambda s: pure(nnx.state(nnx.merge(graphdef, s).generators.ga, nnx.Param))
+  expected = ga(state)
+  step = train.make_train_step(config, graphdef)
+  for n in (1, 2, 3):
+    state, _ = step(state, run['batch'], KEY)
+    d = min(0.2, (1 + n) / (10 + n))
+    expected = jax.tree.map(lambda e, p: d * e + (1 - d) * p, expected, ga(state))
+    jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-7),
+                 params(state, 'ga_ema'), expected)
+    if n == 1:   # the players took the same step as without the average
+      after_one = pure(state)
+      del after_one['ga_ema']
+      jax.tree.map(np.testing.assert_array_equal, after_one, pure(run['after_one']))
+  trainer = nnx.merge(graphdef, state)
+  assert trainer.evaluated_ga() is trainer.ga_ema
+  assert set(trainer.players()) == set(train.PLAYERS) | {'ga_ema'}
+  without = nnx.merge(run['graphdef'], run['final'])
+  assert without.ga_ema is None and without.evaluated_ga() is without.generators.ga
+
+
 def test_adversarial_weight_scales_eq1_alone(run):
   """config.loss.lambda_ad multiplies Eq. (1)'s generator term and leaves every other term."""
   def terms(lambda_ad):

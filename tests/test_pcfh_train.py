@@ -120,6 +120,7 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
         # Cross-dataset evaluation: trained on seed 3, tested on seed 4's identities.
         config.eval_data = config.data.copy_and_resolve_references()
         config.eval_data.seed = 4
+        config.train.ema_decay = 0.5   # GA's average is part of what resumes
         return config
   '''))
   kill_and_resume_match_uninterrupted([f'--config={tmp_path / "tiny_pcfh.py"}'], tmp_path,
@@ -143,9 +144,9 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   assert judge['recognizer'] == {'arch': '29', 'seed': None, 'data_seed': None,
                                  'dir': judge_dir(tmp_path / 'rec')}
   assert judge['vis_to_vis'] != results['vis_to_vis']
-  # Checkpoints hold the players only: neither F nor the judge.
+  # Checkpoints hold the players (and GA's average) only: neither F nor the judge.
   _, state = final_state(tmp_path / 'whole')
-  assert set(state) == set(train.PLAYERS)
+  assert set(state) == set(train.PLAYERS) | {'ga_ema'}
 
 
 def test_the_judge_comes_in_after_training_and_scores_the_exported_ga(tiny_builder, tmp_path,

@@ -73,12 +73,41 @@ class Trainer(nnx.Module):
     self.opt_g = nnx.Optimizer(self.generators, adam(t.learning_rate_g), wrt=nnx.Param)
     self.opt_d = nnx.Optimizer(self.discriminator, adam(t.learning_rate_d), wrt=nnx.Param)
     self.opt_mi = nnx.Optimizer(self.mi, adam(t.learning_rate_mi), wrt=nnx.Param)
+    # A moving average of GA's parameters (config.train.ema_decay; 0: none, the paper),
+    # updated after each step, read by validation, the samples and the export.
+    self.ga_ema = nnx.clone(self.generators.ga) if t.get('ema_decay') else None
+    if self.ga_ema is not None:   # buffers of its own: the step donates the whole state
+      nnx.update(self.ga_ema, jax.tree.map(jnp.copy, nnx.state(self.ga_ema)))
     recognizer.eval()   # frozen F: no dropout, and no optimiser ever sees it
     self.recognizer = recognizer
+
+  def evaluated_ga(self):
+    """The GA that is validated, shown and exported: the moving average when kept."""
+    return self.generators.ga if self.ga_ema is None else self.ga_ema
+
+  def players(self) -> tuple[str, ...]:
+    """The attributes a checkpoint holds (never F)."""
+    return PLAYERS + (() if self.ga_ema is None else ('ga_ema',))
+
+  def kept_best(self) -> tuple[str, ...]:
+    """What the best checkpoint holds: the generators and, when kept, GA's average."""
+    return ('generators',) + (() if self.ga_ema is None else ('ga_ema',))
 
 
 # ----------------------------------------------------------------------------
 # The step.
+
+
+def ema_decay(decay, step):
+  """The average's decay at optimiser step `step` (1 after the first update): min(decay,
+  (1 + step) / (10 + step)), so early averages are not dominated by the initialisation."""
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def ema_update(average, params, decay):
+  """average <- decay * average + (1 - decay) * params, leaf by leaf."""
+  return jax.tree.map(lambda a, p: a + (1.0 - decay) * (p - a), average, params)
 
 
 def to_signed(images):
@@ -212,6 +241,10 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef):
       metrics.update(mi_fake_vis=mi_vis, mi_fake_nir=mi_nir)
     trainer.opt_g.update(trainer.generators, g_grads)
     trainer.opt_d.update(trainer.discriminator, d_grads)
+    if trainer.ga_ema is not None:
+      decay = ema_decay(config.train.ema_decay, trainer.opt_g.step[...])
+      nnx.update(trainer.ga_ema, ema_update(nnx.state(trainer.ga_ema, nnx.Param),
+                                            nnx.state(trainer.generators.ga, nnx.Param), decay))
     return nnx.state(trainer), metrics
 
   return jax.jit(step, donate_argnums=0)
@@ -229,7 +262,7 @@ def make_preview(config: ml_collections.ConfigDict, graphdef):
     nir = nir_channel(to_signed(batch['nir_image']))
     vis = to_signed(batch['vis_image'])
     warped = jax.vmap(warp.idw_warp)(vis, batch['vis_landmarks'], batch['nir_landmarks'])
-    fake = trainer.generators.ga(nir, batch['nir_landmarks'])
+    fake = trainer.evaluated_ga()(nir, batch['nir_landmarks'])
     att = trainer.generators.attention(nir, warped) * 2.0 - 1.0
     rgb = lambda a: jnp.broadcast_to(a, a.shape[:3] + (3,))
     row = jnp.concatenate([rgb(nir), warped, rgb(att), fake, vis], axis=2)
@@ -251,14 +284,14 @@ def ga_kwargs(config: ml_collections.ConfigDict) -> dict:
               num_res=m.num_res, local_num_res=m.local_num_res)
 
 
-def curves(generators, recognizer, builder, protocol, batch_size: int, *,
+def curves(ga, recognizer, builder, protocol, batch_size: int, *,
            with_fidelity: bool = False):
-  """raw_nir / pcfh / fused / vis_to_vis curves of GA under `protocol`.
+  """raw_nir / pcfh / fused / vis_to_vis curves of GA (a MultiPathGenerator) under `protocol`.
 
   `with_fidelity`: (curves, fidelity), GA(NIR) and raw NIR against the probes'
   VIS twins (`evaluate.generation_curves`).
   """
-  return evaluate.generation_curves(pcfh_models.NIRToVIS(generators.ga), recognizer, builder,
+  return evaluate.generation_curves(pcfh_models.NIRToVIS(ga), recognizer, builder,
                                     protocol, name='pcfh', batch_size=batch_size,
                                     with_fidelity=with_fidelity)
 
@@ -283,17 +316,17 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   protocol = evaluate.Protocol.validation(builder, held_out)
 
   def validate(trainer):
-    found = curves(trainer.generators, trainer.recognizer, builder, protocol,
+    found = curves(trainer.evaluated_ga(), trainer.recognizer, builder, protocol,
                    config.eval.batch_size)
     return {f'rank1_{k}': metrics_lib.rank_k_accuracy(*c) for k, c in found.items()}
 
   graphdef, _ = nnx.split(trainer)
   training.train_loop(
       trainer, make_train_step(config, graphdef), batches, workdir=workdir,
-      schedule=training.Schedule.from_config(t), step_key=step_key, checkpointed=PLAYERS,
+      schedule=training.Schedule.from_config(t), step_key=step_key, checkpointed=trainer.players(),
       name='PCFH', batch_keys=('nir_image', 'nir_landmarks', 'vis_image', 'vis_landmarks'),
       validate=validate if len(held_out) else None, best_metric=BEST_METRIC,
-      best=('generators',), preview=_preview_fn(config, graphdef), stop_at=stop_at)
+      best=trainer.kept_best(), preview=_preview_fn(config, graphdef), stop_at=stop_at)
   return trainer, training.best_step(workdir)
 
 
@@ -306,17 +339,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   frozen.check_judge(config, workdir)   # a judge the run cannot have fails it now
   builder = datasets.prepare(config.data)
   trainer, _ = train(config, workdir, builder)
-  best_step = training.restore_best(trainer, workdir, ('generators',), BEST_METRIC)
-  ga = trainer.generators.ga
+  best_step = training.restore_best(trainer, workdir, trainer.kept_best(), BEST_METRIC)
+  ga = trainer.evaluated_ga()
   export_dir = os.path.join(workdir, 'export')
   export.save(ga, export_dir, factory='hfr_jax.models.pcfh:MultiPathGenerator',
               kwargs=ga_kwargs(config))
   eval_builder = datasets.prepare(config.eval_data) if config.get('eval_data') else builder
-  found, fidelity = curves(trainer.generators, trainer.recognizer, eval_builder,
+  found, fidelity = curves(ga, trainer.recognizer, eval_builder,
                            evaluate.Protocol(), config.eval.batch_size, with_fidelity=True)
   # Only now, with GA final: the judge scores the same GA and sees nothing else of the run.
   judge = frozen.load_or_train_judge(config, workdir)
-  judged = curves(trainer.generators, judge, eval_builder, evaluate.Protocol(),
+  judged = curves(ga, judge, eval_builder, evaluate.Protocol(),
                   config.eval.batch_size)
   return evaluate.write_report(
       workdir, found, title='PCFH: NIR probes vs VIS gallery',
