@@ -255,6 +255,25 @@ def generation_curves(generator, recognizer, builder, protocol: Protocol = Proto
   return curves, fidelity
 
 
+FUSION_WEIGHTS = np.linspace(0.0, 1.0, 21)
+
+
+def fused(curves: dict, name: str, weight: float):
+  """The scores (1 - weight) * raw_nir + weight * `name`, with their ids: weight 0.5 is
+  the paper's fused distance (Sec. 4.2), `generation_curves`' 'fused'."""
+  s_raw, ids, gallery_ids = curves['raw_nir']
+  return ((1.0 - weight) * s_raw + weight * curves[name][0], ids, gallery_ids)
+
+
+def fusion_weight(curves: dict, name: str, weights=FUSION_WEIGHTS) -> tuple[float, dict]:
+  """The weight of `fused` with the best rank-1 on `curves` (validation identities; ties go
+  to the weight nearest 0.5); returns (weight, {weight: rank-1})."""
+  table = {round(float(w), 6): metrics.rank_k_accuracy(*fused(curves, name, w))
+           for w in weights}
+  best = max(table.values())
+  return min((w for w, r in table.items() if r == best), key=lambda w: abs(w - 0.5)), table
+
+
 def gap_closed(results: dict, method: str = 'fused', raw: str = 'raw_nir',
                upper: str = 'vis_to_vis') -> float:
   """(method - raw) / (upper - raw) rank-1: the share of the NIR->VIS gap closed.

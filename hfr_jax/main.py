@@ -55,6 +55,13 @@ def format_table(payload: dict) -> str:
   lines += _gap_line('', payload)
   lines += [row(name, m) for name, m in judged.items()]
   lines += _gap_line('judge: ', judge) if judged else []
+  validated = payload.get('fused_validated')
+  if validated:
+    f, j = validated['f'], validated['judge']
+    gap = '-' if f['gap_closed'] is None else f'{100 * f["gap_closed"]:.1f} %'
+    lines.append(f"fused with GA at weight {validated['weight']:.2f} (chosen on held-out "
+                 f"training identities): rank-1 {cell(f['rank1'])} %, gap closed {gap}; "
+                 f"judge: rank-1 {cell(j['rank1'])} %")
   return '\n'.join(lines)
 
 

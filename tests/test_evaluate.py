@@ -82,6 +82,28 @@ def test_results_json_stores_the_fused_metrics_and_the_gap_closed(tmp_path):
   assert f"vis_to_vis ({100 * r1['vis_to_vis']:.2f} %" in text
 
 
+def test_fusion_weight_is_the_best_rank1_on_the_given_curves_ties_nearest_half():
+  rng = np.random.default_rng(0)
+  gallery_ids = np.arange(20)
+  probe_ids = np.repeat(gallery_ids, 3)
+  truth = (probe_ids[:, None] == gallery_ids[None]).astype(float)
+  raw = 0.3 * truth + rng.normal(size=truth.shape) * 0.2        # weak but informative
+  gen = 0.3 * truth + rng.normal(size=truth.shape) * 0.1        # stronger
+  curves = {'raw_nir': (raw, probe_ids, gallery_ids), 'gen': (gen, probe_ids, gallery_ids)}
+  weight, table = evaluate.fusion_weight(curves, 'gen')
+  # Rank-1 of each weight from numpy: the probe's best gallery column is its own identity.
+  by_numpy = {round(float(w), 6):
+              float(np.mean(gallery_ids[((1 - w) * raw + w * gen).argmax(1)] == probe_ids))
+              for w in evaluate.FUSION_WEIGHTS}
+  assert table == pytest.approx(by_numpy)
+  best = [w for w, r in by_numpy.items() if r == max(by_numpy.values())]
+  assert weight == min(best, key=lambda w: abs(w - 0.5)) and weight > 0.5
+  # The paper's fused distance is weight 0.5; identical scores tie everywhere -> 0.5.
+  np.testing.assert_allclose(evaluate.fused(curves, 'gen', 0.5)[0], (raw + gen) / 2)
+  assert evaluate.fusion_weight({'raw_nir': curves['raw_nir'], 'gen': curves['raw_nir']},
+                                'gen')[0] == 0.5
+
+
 def test_gap_closed_is_nan_without_a_gap(tmp_path):
   # VIS->VIS no better than raw NIR->VIS: nothing to close.
   curves = synthetic_curves(1, signal_raw=3.0, signal_gen=1.0, signal_vis=0.0)

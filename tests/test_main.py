@@ -155,6 +155,14 @@ def test_results_table_adds_the_judges_rows_labelled_after_fs():
   assert lines[6].startswith('judge: gap closed') and lines[6].endswith(': 25.0 %')
   # One column width for F's and the judge's rows: the cells line up under the header.
   assert len({len(line) for line in lines[:3] + lines[4:6]}) == 1
+  # A fused score weighted on held-out identities comes last, in one line.
+  validated = {'weight': 0.7, 'f': {'rank1': 0.5, 'gap_closed': 1 / 3},
+               'judge': {'rank1': 0.375, 'gap_closed': 0.4}}
+  last = format_table({'metrics': by_f, 'gap_closed': 1 / 3, 'judge': judge,
+                       'fused_validated': validated}).splitlines()
+  assert last[:-1] == lines
+  assert ('weight 0.70' in last[-1] and 'rank-1 50.00 %, gap closed 33.3 %' in last[-1]
+          and last[-1].endswith('judge: rank-1 37.50 %'))
 
 
 def test_rendering_workers_are_spawned_and_draw_the_serial_bytes(tiny_builder, tmp_path):
