@@ -14,7 +14,9 @@ the probes of `configs/pcfh.py:SCALE`'s synthetic test identities:
   warped gallery VIS    the identity's gallery face warped onto the probe's
                         landmarks (warp.idw_warp, the AWM's target)
   twin Y in gray        the twin's luminance, no colour (oracle)
-  GA(NIR) of EXPORT     each --export (a PCFH run's WORKDIR/export), as results.json scores it
+  GA(NIR) of EXPORT     each --export (a PCFH run's WORKDIR/export), as results.json scores it,
+                        then its luminance alone in gray (what F and LY see), and the
+                        probe's luminance with GA's chroma: which of the two GA loses SSIM in
 
 Columns: SSIM and PSNR over the whole frame (results.json's), and SSIM over the
 face alone (the SSIM map's windows centred in the box of the 68 landmarks): the
@@ -89,11 +91,15 @@ def main():
       'warped gallery VIS': jnp.clip(warped, 0.0, 1.0),
       'twin Y in gray': jnp.repeat(ycc[..., :1], 3, -1),
   }
-  for directory in args.export:
+  for k, directory in enumerate(args.export, 1):
     ga = hallucinate.load_generator(directory)
-    rows[f'GA(NIR) of {directory}'] = jnp.concatenate([
+    fake = jnp.concatenate([
         hallucinate.hallucinate(ga, images[i:i + 64], landmarks[i:i + 64])
         for i in range(0, len(images), 64)]).astype(jnp.float32) / 255.0
+    fake_ycc = color.rgb_to_ycbcr(fake)
+    rows[f'GA(NIR) [{k}] of {directory}'] = fake
+    rows[f'  [{k}] its luminance in gray'] = jnp.repeat(fake_ycc[..., :1], 3, -1)
+    rows[f'  [{k}] NIR Y + its colour'] = with_luminance(y_nir, fake_ycc[..., 1:])
   print(f'{len(t)} probes of configs/pcfh.py:{args.scale}, seed {args.seed}')
   width = max(map(len, rows))
   print(f'{"image":{width}s} {"SSIM":>7s} {"PSNR":>7s} {"face SSIM":>10s}')
