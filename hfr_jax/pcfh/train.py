@@ -323,7 +323,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   graphdef, _ = nnx.split(trainer)
   training.train_loop(
       trainer, make_train_step(config, graphdef), batches, workdir=workdir,
-      schedule=training.Schedule.from_config(t), step_key=step_key, checkpointed=trainer.players(),
+      schedule=training.Schedule.from_config(t), step_key=step_key,
+      checkpointed=trainer.players(),
       name='PCFH', batch_keys=('nir_image', 'nir_landmarks', 'vis_image', 'vis_landmarks'),
       validate=validate if len(held_out) else None, best_metric=BEST_METRIC,
       best=trainer.kept_best(), preview=_preview_fn(config, graphdef), stop_at=stop_at)
@@ -368,7 +369,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
              'export_dir': export_dir, **extra},
       notes='raw_nir: probes as captured; pcfh: GA(NIR); fused: mean of both scores '
             '(Sec. 4.2; fused_validated: weighted by what did best on the held-out training '
-            'identities under F); vis_to_vis: VIS probes of the test identities, the same recognizer '
+            'identities under F); vis_to_vis: VIS probes of the test identities, the same '
+            'recognizer '
             '(F: the frozen recognizer of the identity loss, which also picked the checkpoint). '
             'Samples: NIR | warped VIS | attention | GA(NIR) | gallery VIS | VIS twin (the '
             'probe\'s scene in VIS, synthetic sets only).')
