@@ -239,8 +239,8 @@ def generation_curves(generator, recognizer, builder, protocol: Protocol = Proto
       **_probe_records(protocol))
   s_raw = metrics.cosine_similarity(raw, gallery)
   s_fake = metrics.cosine_similarity(fake, gallery)
-  curves = {'raw_nir': (s_raw, ids, gallery_ids), name: (s_fake, ids, gallery_ids),
-            'fused': ((s_raw + s_fake) / 2.0, ids, gallery_ids)}
+  curves = {'raw_nir': (s_raw, ids, gallery_ids), name: (s_fake, ids, gallery_ids)}
+  curves['fused'] = fused(curves, name, 0.5)
   if twin is not None:
     curves['vis_twin'] = (metrics.cosine_similarity(twin, gallery), ids, gallery_ids)
   if vis_to_vis and has_split(builder, protocol.vis_split):

@@ -393,7 +393,8 @@ def fusion_summary(found: dict, weight: float) -> dict:
   """Rank-1, VR@FAR=1% and gap closed of the fused score at `weight` on test `found`."""
   summary = metrics_lib.summary(*evaluate.fused(found, 'pcfh', weight))
   summary = {k: summary[k] for k in ('rank1', 'vr_at_far_1e-2')}
-  ranks = {k: {'rank1': metrics_lib.rank_k_accuracy(*c)} for k, c in found.items()}
+  ranks = {k: {'rank1': metrics_lib.rank_k_accuracy(*found[k])}
+           for k in ('raw_nir', 'vis_to_vis') if k in found}
   closed = evaluate._gap_or_none({**ranks, 'fused': summary}, ('raw_nir', 'fused'))
   return {**summary, 'gap_closed': closed}
 
