@@ -103,6 +103,10 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.loss.lambda3 = 0.1         # Eq. (4) luminance
   config.loss.lambda4 = 2.5e-5      # Eq. (8) attention warping
   config.loss.lambda5 = 0.1         # Eq. (9) mutual information constraint
+  # Eq. (10)'s estimate of each I in Eq. (9): 'dv', MINE's Donsker-Varadhan bound (in nats),
+  # or 'jsd', Brakel & Bengio's joint-vs-marginal classifier (the paper's citation; bounded
+  # gradients). See hfr_jax/pcfh/mutual_information.py.
+  config.loss.mi_estimator = 'dv'
   config.loss.alpha1 = 3.0          # Eq. (7) attention: L1
   config.loss.alpha2 = 0.003        #                     rank (nuclear norm)
   config.loss.alpha3 = 1e-6         #                     sparsity

@@ -116,3 +116,35 @@ def test_conv_statistics_find_more_information_in_dependent_images():
                                                     jax.random.key(1000 + i))[0]
                                   for i in range(8)]))
   assert bounds['dependent'] > 1.0 and bounds['independent'] < 0.2, bounds
+
+
+def test_jensen_shannon_with_the_optimal_classifier_is_2_js_minus_log_4():
+  # A 2x2 joint p and its product of marginals q, as samples in exact proportions. The
+  # optimal classifier's logit is T* = log p / q; the bound then is 2 JS(p || q) - log 4
+  # (scipy: jensenshannon is the square root of JS, in nats by default).
+  from scipy.spatial import distance
+  p = np.array([0.4, 0.1, 0.1, 0.4])    # cells (0,0) (0,1) (1,0) (1,1)
+  q = np.full(4, 0.25)                  # both marginals are (0.5, 0.5)
+  joint = np.repeat(np.arange(4), (p * 10).astype(int))
+  marginal = np.repeat(np.arange(4), (q * 4).astype(int))
+  t = np.log(p / q)
+  bound = mi.jensen_shannon(jnp.asarray(t[joint]), jnp.asarray(t[marginal]))
+  want = 2 * distance.jensenshannon(p, q) ** 2 - np.log(4)
+  np.testing.assert_allclose(float(bound), want, rtol=1e-5)
+  # Independent variables (p = q) give the floor -log 4 at the optimum T* = 0.
+  np.testing.assert_allclose(float(mi.jensen_shannon(jnp.zeros(5), jnp.zeros(7))), -np.log(4),
+                             rtol=1e-6)
+
+
+def test_jensen_shannon_gradient_is_bounded_where_dv_grows_with_exp_t():
+  tj, tm = jnp.zeros(8), jnp.array([0.0] * 7 + [20.0])
+  g_jsd = jax.grad(lambda t: mi.jensen_shannon(tj, t))(tm)
+  g_dv = jax.grad(lambda t: mi.donsker_varadhan(tj, t))(tm)
+  assert float(jnp.abs(g_jsd).max()) <= 1 / 8 + 1e-6    # sigmoid(T) / N
+  np.testing.assert_allclose(float(g_dv[-1]), -1.0, atol=1e-6)   # one pair takes all of it
+
+
+def test_unknown_estimator_is_named():
+  with pytest.raises(ValueError, match=r"config.loss.mi_estimator='mine'"):
+    mi.mi_lower_bound(lambda a, b: a[:, 0], jnp.ones((4, 2)), jnp.ones((4, 2)),
+                      jax.random.key(0), 'mine')

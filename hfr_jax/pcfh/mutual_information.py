@@ -14,6 +14,13 @@ the practical choice. MINE's moving-average correction of that bias is
 `donsker_varadhan_corrected`, built from the (T_joint, T_marginal) that
 `mi_lower_bound` returns; `estimate_mutual_information(..., ema_decay=0.99)`
 uses it.
+
+`jensen_shannon` is the other reading of Eq. (10): Brakel & Bengio (2017), whom
+the paper follows, train T as a classifier of joint against shuffled pairs
+(log-loss), whose optimum is 2 JS(p || q) - log 4 (Deep InfoMax's JSD
+estimator, Hjelm et al. 2019). It is not in nats, but it orders dependence as
+MI does, and its gradient is bounded (no exp of T), so a batch of 8 cannot
+reward a generator for one extreme score.
 """
 
 import jax
@@ -45,17 +52,37 @@ def donsker_varadhan_corrected(t_joint, t_marginal, log_moving_average, *, decay
   return t_joint.mean() - surrogate, log_ma
 
 
+def jensen_shannon(t_joint, t_marginal):
+  """E_joint[log sigmoid T] + E_marginal[log(1 - sigmoid T)], the negated log-loss of T
+  as a joint-vs-marginal classifier; at its optimum 2 JS(joint || marginals) - log 4."""
+  return -jax.nn.softplus(-t_joint).mean() - jax.nn.softplus(t_marginal).mean()
+
+
+ESTIMATORS = {'dv': donsker_varadhan, 'jsd': jensen_shannon}
+
+
+def estimator_fn(name: str):
+  """ESTIMATORS[name], or a one-line error naming config.loss.mi_estimator."""
+  if name not in ESTIMATORS:
+    raise ValueError(f'config.loss.mi_estimator={name!r} is not one of {sorted(ESTIMATORS)}')
+  return ESTIMATORS[name]
+
+
 def shuffled(rng, x):
   """Rows of x rolled by a random nonzero offset: no row keeps its partner."""
   n = x.shape[0]
   return jnp.roll(x, jax.random.randint(rng, (), 1, max(n, 2)), axis=0)
 
 
-def mi_lower_bound(statistics, a, b, rng):
-  """DV bound of I(a; b) from a batch of pairs; returns (estimate, (T_joint, T_marginal))."""
+def mi_lower_bound(statistics, a, b, rng, estimator: str = 'dv'):
+  """The `estimator` bound ('dv' in nats, or 'jsd') of I(a; b) from a batch of pairs.
+
+  Returns (estimate, (T_joint, T_marginal)).
+  """
+  bound = estimator_fn(estimator)
   t_joint = statistics(a, b)
   t_marginal = statistics(a, shuffled(rng, b))
-  return donsker_varadhan(t_joint, t_marginal), (t_joint, t_marginal)
+  return bound(t_joint, t_marginal), (t_joint, t_marginal)
 
 
 class MLPStatistics(nnx.Module):

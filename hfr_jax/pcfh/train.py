@@ -199,8 +199,9 @@ def forward_losses(generators, trainer, x, rngs, config, step=None):
   if config.use_mic:
     small = lambda a: downsample(a, m.mi_resolution)
     fake_s = small(fake)
-    mi_vis, _ = mi_lib.mi_lower_bound(trainer.mi.fake_vis, fake_s, small(vis), rngs[0])
-    mi_nir, _ = mi_lib.mi_lower_bound(trainer.mi.fake_nir, fake_s, small(nir), rngs[1])
+    est = w.get('mi_estimator', 'dv')
+    mi_vis, _ = mi_lib.mi_lower_bound(trainer.mi.fake_vis, fake_s, small(vis), rngs[0], est)
+    mi_nir, _ = mi_lib.mi_lower_bound(trainer.mi.fake_nir, fake_s, small(nir), rngs[1], est)
     terms['mic'] = losses.mutual_information_constraint(mi_vis, mi_nir, w.lambda5)
   return sum(terms.values()), (terms, fake, att)
 
@@ -233,8 +234,11 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef):
     if config.use_mic:
       small = lambda a: downsample(a, config.model.mi_resolution)
       def mi_loss(ne):
-        a, _ = mi_lib.mi_lower_bound(ne.fake_vis, small(fake), small(x['vis_image']), mi_keys[2])
-        b, _ = mi_lib.mi_lower_bound(ne.fake_nir, small(fake), small(x['nir_image']), mi_keys[3])
+        est = config.loss.get('mi_estimator', 'dv')
+        a, _ = mi_lib.mi_lower_bound(ne.fake_vis, small(fake), small(x['vis_image']), mi_keys[2],
+                                     est)
+        b, _ = mi_lib.mi_lower_bound(ne.fake_nir, small(fake), small(x['nir_image']), mi_keys[3],
+                                     est)
         return -(a + b), (a, b)
       (_, (mi_vis, mi_nir)), mi_grads = nnx.value_and_grad(mi_loss, has_aux=True)(trainer.mi)
       trainer.opt_mi.update(trainer.mi, mi_grads)
@@ -304,6 +308,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   GA's (and F's) training; every `eval_every` steps GA(NIR) rank-1 on them
   picks the best generators.
   """
+  mi_lib.estimator_fn(config.loss.get('mi_estimator', 'dv'))   # a bad name fails before any work
   builder = builder or datasets.prepare(config.data)
   recognizer = frozen.load_or_train(config, workdir)
   t = config.train
