@@ -314,3 +314,30 @@ def test_adversarial_weight_scales_eq1_alone(run):
   np.testing.assert_allclose(scaled['ad'], 0.25 * paper['ad'], rtol=1e-6)
   for name in paper.keys() - {'ad'}:
     np.testing.assert_allclose(scaled[name], paper[name], rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize('estimator', ['dv', 'jsd'])
+def test_mic_is_eq9_under_the_configured_estimator_of_eq10(run, estimator):
+  """L_MIC = -lambda5 (I(GA(IN), IV) - I(GA(IN), IN)), each I read from NE's scores of the
+  joint and shuffled pairs by config.loss.mi_estimator's formula (numpy here)."""
+  config = run['config'].copy_and_resolve_references()
+  config.loss.mi_estimator = estimator
+
+  @jax.jit
+  def f(state):
+    trainer = nnx.merge(run['graphdef'], state)
+    x, keys = step_inputs(trainer, run['batch'], KEY, config)
+    terms, fake, _ = train.forward_losses(trainer.generators, trainer, x, keys, config)[1]
+    small = lambda a: train.downsample(a, config.model.mi_resolution)
+    scores = [mi_lib.mi_lower_bound(ne, small(fake), small(x[k]), key)[1]
+              for ne, k, key in ((trainer.mi.fake_vis, 'vis_image', keys[0]),
+                                 (trainer.mi.fake_nir, 'nir_image', keys[1]))]
+    return terms['mic'], scores
+
+  mic, scores = f(run['initial'])
+  log_sigmoid = lambda t: -np.logaddexp(0.0, -t)
+  formula = {'dv': lambda tj, tm: tj.mean() - np.log(np.mean(np.exp(tm))),
+             'jsd': lambda tj, tm: log_sigmoid(tj).mean() + log_sigmoid(-tm).mean()}[estimator]
+  (vj, vm), (nj, nm) = [(np.float64(a), np.float64(b)) for a, b in scores]
+  want = -config.loss.lambda5 * (formula(vj, vm) - formula(nj, nm))
+  np.testing.assert_allclose(float(mic), want, rtol=1e-4, atol=1e-7)
