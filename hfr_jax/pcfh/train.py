@@ -161,12 +161,21 @@ def augment_batch(rng, batch, max_shift):
   return out
 
 
+def mi_bounds(ne, fake, vis, nir, keys, config):
+  """Eq. (10)'s estimates of I(GA(IN), IV) and I(GA(IN), IN) (config.loss.mi_estimator),
+  by NE's two statistics networks on faces resized to config.model.mi_resolution."""
+  small = lambda a: downsample(a, config.model.mi_resolution)
+  est, fake_s = config.loss.get('mi_estimator', 'dv'), small(fake)
+  return (mi_lib.mi_lower_bound(ne.fake_vis, fake_s, small(vis), keys[0], est)[0],
+          mi_lib.mi_lower_bound(ne.fake_nir, fake_s, small(nir), keys[1], est)[0])
+
+
 def forward_losses(generators, trainer, x, rngs, config, step=None):
   """Every generator loss term of Eq. (1)-(9); returns (total, (terms, fake, att)).
 
   `step` (GA's optimiser step) ramps LID in over config.loss.id_warmup_steps.
   """
-  w, m = config.loss, config.model
+  w = config.loss
   nir, vis, warped = x['nir_image'], x['vis_image'], x['warped_vis']
   fake = generators.ga(nir, x['nir_landmarks'])
   # Eq. (1), the generator's side of DA's hinge loss, weighted by lambda_ad (the paper: 1).
@@ -197,11 +206,7 @@ def forward_losses(generators, trainer, x, rngs, config, step=None):
     att_for_awm = jax.lax.stop_gradient(att) if w.awm_stop_gradient else att
     terms['awm'] = losses.attention_warping(att_for_awm, fake, warped, w.lambda4)
   if config.use_mic:
-    small = lambda a: downsample(a, m.mi_resolution)
-    fake_s = small(fake)
-    est = w.get('mi_estimator', 'dv')
-    mi_vis, _ = mi_lib.mi_lower_bound(trainer.mi.fake_vis, fake_s, small(vis), rngs[0], est)
-    mi_nir, _ = mi_lib.mi_lower_bound(trainer.mi.fake_nir, fake_s, small(nir), rngs[1], est)
+    mi_vis, mi_nir = mi_bounds(trainer.mi, fake, vis, nir, rngs[:2], config)
     terms['mic'] = losses.mutual_information_constraint(mi_vis, mi_nir, w.lambda5)
   return sum(terms.values()), (terms, fake, att)
 
@@ -232,13 +237,8 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef):
 
     metrics = {'g_total': g_total, 'd_hinge': d_total, **{f'g_{k}': v for k, v in terms.items()}}
     if config.use_mic:
-      small = lambda a: downsample(a, config.model.mi_resolution)
       def mi_loss(ne):
-        est = config.loss.get('mi_estimator', 'dv')
-        a, _ = mi_lib.mi_lower_bound(ne.fake_vis, small(fake), small(x['vis_image']), mi_keys[2],
-                                     est)
-        b, _ = mi_lib.mi_lower_bound(ne.fake_nir, small(fake), small(x['nir_image']), mi_keys[3],
-                                     est)
+        a, b = mi_bounds(ne, fake, x['vis_image'], x['nir_image'], mi_keys[2:], config)
         return -(a + b), (a, b)
       (_, (mi_vis, mi_nir)), mi_grads = nnx.value_and_grad(mi_loss, has_aux=True)(trainer.mi)
       trainer.opt_mi.update(trainer.mi, mi_grads)
