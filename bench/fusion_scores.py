@@ -28,7 +28,6 @@ from configs import pcfh as pcfh_config  # noqa: E402
 from hfr_jax import datasets  # noqa: E402
 from hfr_jax import evaluate  # noqa: E402
 from hfr_jax import hallucinate  # noqa: E402
-from hfr_jax import metrics  # noqa: E402
 from hfr_jax.models import lightcnn  # noqa: E402
 from hfr_jax.models import pcfh as pcfh_models  # noqa: E402
 
@@ -82,9 +81,9 @@ def main():
           f"(GA alone {d_ga:.2f}; equal weight helps when d' raw > "
           f"{d_ga * (np.sqrt(2 + 2 * rho) - 1):.2f}); best weight on GA "
           f"{best_weight(d_raw, d_ga, rho):.2f}")
-    ranks = [metrics.rank_k_accuracy(*evaluate.fused(curves, 'pcfh', w)) for w in weights]
-    print('  weight on GA ' + ' '.join(f'{w:6.1f}' for w in weights))
-    print('  rank-1 (%)   ' + ' '.join(f'{100 * r:6.2f}' for r in ranks))
+    _, ranks = evaluate.fusion_weight(curves, 'pcfh', weights)   # {weight: rank-1}
+    print('  weight on GA ' + ' '.join(f'{w:6.1f}' for w in ranks))
+    print('  rank-1 (%)   ' + ' '.join(f'{100 * r:6.2f}' for r in ranks.values()))
 
 
 if __name__ == '__main__':
