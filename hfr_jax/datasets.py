@@ -1,5 +1,6 @@
 """Dataset lookup from a config: `config.data` -> a prepared TFDS builder."""
 
+import dataclasses
 import importlib
 
 import jax
@@ -7,14 +8,30 @@ from jax.experimental import multihost_utils
 import ml_collections
 import tensorflow_datasets as tfds
 
+from tfds_builders.synthetic_nir_vis import presets
+
+
+def render_overrides() -> ml_collections.ConfigDict:
+  """`config.data.render`: one field per `presets.RenderParams` field, None = the preset's."""
+  types = {f.name: type(f.default) for f in dataclasses.fields(presets.RenderParams)}
+  return ml_collections.ConfigDict(
+      {name: ml_collections.config_dict.placeholder(t) for name, t in types.items()})
+
 
 def synthetic_config(variant: str = 'default') -> ml_collections.ConfigDict:
-  """`config.data` for synthetic_nir_vis: 'default' (paper scale), 'demo' or 'small' (CPU)."""
+  """`config.data` for synthetic_nir_vis: 'default' (paper scale), 'demo' or 'small' (CPU).
+
+  `preset` picks the renderer's ranges (tfds_builders/synthetic_nir_vis/presets.py:
+  'casia', the default, or 'hard'); any field of `render` set overrides the preset's,
+  e.g. --config.data.preset=hard or --config.data.render.yaw=10.
+  """
   data = ml_collections.ConfigDict()
   data.name = 'synthetic_nir_vis'
   data.config = ''             # builder config name, for datasets other than synthetic
   data.data_dir = ml_collections.config_dict.placeholder(str)   # None: TFDS default
   data.seed = 0
+  data.preset = presets.DEFAULT_PRESET
+  data.render = render_overrides()
   if variant == 'small':
     data.num_identities, data.resolution = 40, 64
     data.vis_per_identity, data.nir_per_identity = 3, 3
@@ -58,7 +75,9 @@ def builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   if data.name == 'synthetic_nir_vis':
     config = module.make_config(
         seed=data.seed, num_identities=data.num_identities, resolution=data.resolution,
-        vis_per_identity=data.vis_per_identity, nir_per_identity=data.nir_per_identity)
+        vis_per_identity=data.vis_per_identity, nir_per_identity=data.nir_per_identity,
+        preset=data.get('preset', presets.DEFAULT_PRESET),
+        render_params=dict(data.get('render') or {}))
     return tfds.builder(data.name, config=config, data_dir=data_dir)
   return tfds.builder(data.name, config=data.get('config') or None, data_dir=data_dir)
 

@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import hashlib
 import io
 
 import numpy as np
@@ -11,6 +12,7 @@ from scipy import ndimage
 import tensorflow_datasets as tfds
 
 import tfds_builders.synthetic_nir_vis as snv
+from tfds_builders.synthetic_nir_vis import presets
 from tfds_builders.synthetic_nir_vis import render
 from tfds_builders.synthetic_nir_vis import synthetic_nir_vis_dataset_builder as sb
 
@@ -23,8 +25,8 @@ def _read_all(builder, split):
 
 
 def test_same_seed_gives_same_bytes():
-  a = sb._render_example((5, 3, 'nir', 1, 64, True))
-  b = sb._render_example((5, 3, 'nir', 1, 64, True))
+  a = sb._render_example((5, 3, 'nir', 1, 64, True, presets.CASIA))
+  b = sb._render_example((5, 3, 'nir', 1, 64, True, presets.CASIA))
   assert a[1]['image'] == b[1]['image'] and a[1]['vis_twin'] == b[1]['vis_twin']
   np.testing.assert_array_equal(a[1]['landmarks'], b[1]['landmarks'])
 
@@ -32,8 +34,8 @@ def test_same_seed_gives_same_bytes():
 def test_new_seed_gives_new_identities():
   shapes = [render.sample_identity(np.random.default_rng([s, 0])) for s in (0, 1)]
   assert not np.allclose(shapes[0].shape, shapes[1].shape, atol=1e-3)
-  a = sb._render_example((0, 0, 'vis', 0, 64, False))[1]
-  b = sb._render_example((1, 0, 'vis', 0, 64, False))[1]
+  a = sb._render_example((0, 0, 'vis', 0, 64, False, presets.CASIA))[1]
+  b = sb._render_example((1, 0, 'vis', 0, 64, False, presets.CASIA))[1]
   assert a['image'] != b['image']
 
 
@@ -233,3 +235,116 @@ def test_bad_config_values_are_rejected():
 
 def test_builder_writes_array_record_by_default(tiny_builder):
   assert tiny_builder.info.file_format == tfds.core.file_adapters.FileFormat.ARRAY_RECORD
+
+
+# --- Presets (tfds_builders/synthetic_nir_vis/presets.py) ---
+
+# sha256 (first 16 hex digits) of image + VIS twin + landmarks bytes, rendered by the
+# renderer at 028ac68, before presets existed (the TFDS 1.1.0 set): `hard` must keep them.
+HARD_BYTES_AT_028AC68 = {
+    (0, 0, 'nir', 0, 64): 'd394df2572eafb76',
+    (0, 1, 'vis', 2, 64): '763cfd0c460f3767',
+    (3, 7, 'nir', 1, 96): 'e5cc15c7b509f397',
+    (11, 4, 'vis', 0, 144): 'f26c6ca2adc1cec6',
+    (5, 9, 'nir', 5, 144): 'b4cadb969bf3dcc6',
+}
+
+
+def _photo_and_twin(params, seed, identity, modality, index, size):
+  """The builder's draws for one photo and its VIS twin (uint8 arrays, landmarks)."""
+  person = render.sample_identity(np.random.default_rng([seed, identity]), params)
+  rng = np.random.default_rng([seed, identity, sb.MODALITIES.index(modality) + 1, index])
+  scene = render.sample_scene(person, rng, modality, size)
+  image, lm = render.render_scene(person, scene, modality, rng)
+  camera = np.random.default_rng([seed, identity, sb._TWIN_CAMERA, index])
+  twin, _ = render.render_scene(person, scene, render.VIS, camera)
+  return image, twin, lm
+
+
+@pytest.mark.parametrize('args', sorted(HARD_BYTES_AT_028AC68))
+def test_hard_preset_renders_the_first_sets_bytes(args):
+  image, twin, lm = _photo_and_twin(presets.HARD, *args)
+  digest = hashlib.sha256(image.tobytes() + twin.tobytes() + lm.tobytes()).hexdigest()[:16]
+  assert digest == HARD_BYTES_AT_028AC68[args]
+
+
+def test_casia_is_the_default_everywhere_the_synthetic_set_is():
+  assert presets.DEFAULT_PRESET == 'casia'
+  assert snv.make_config().name.startswith(f'casia_{presets.CASIA.digest()}_')
+  person = render.sample_identity(np.random.default_rng([0, 0]))
+  assert person.params == presets.CASIA
+
+
+@pytest.mark.parametrize('field, value', [
+    ('yaw', 30.0), ('texture_contrast', 0.2), ('skin_nir_slope', 0.0), ('nir_gain', (0.5, 0.6)),
+    ('max_props', 2), ('specular_nir', 0.0), ('vis_backdrop_chroma', 1.0)])
+def test_a_preset_field_reaches_the_renderer_and_the_builders_name(field, value):
+  changed = presets.resolve('casia', {field: value})
+  assert getattr(changed, field) == value and changed != presets.CASIA
+  name = lambda **kw: snv.make_config(num_identities=4, resolution=48, **kw).name
+  assert name(render_params={field: value}) != name()
+  # Setting a field to the preset's own value names the same set.
+  assert name(render_params={field: getattr(presets.CASIA, field)}) == name()
+  differs = [not np.array_equal(a, b) for params in ((presets.CASIA, changed),)
+             for k in range(3) for modality in sb.MODALITIES
+             for a, b in [[_photo_and_twin(p, 1, k, modality, 0, 64)[0] for p in params]]]
+  assert any(differs)
+
+
+def test_unknown_preset_or_field_is_named_in_the_error():
+  with pytest.raises(ValueError, match='config.data.preset'):
+    presets.resolve('nope')
+  with pytest.raises(ValueError, match=r"config.data.render.*\['yaww'\]"):
+    presets.resolve('casia', {'yaww': 3})
+
+
+def test_identity_texture_belongs_to_the_person():
+  person = lambda seed, i: render.sample_identity(np.random.default_rng([seed, i]))
+  a, again, b = person(0, 1), person(0, 1), person(0, 2)
+  np.testing.assert_array_equal(a.texture, again.texture)
+  assert np.corrcoef(a.texture[..., 0].ravel(), b.texture[..., 0].ravel())[0, 1] < 0.2
+  # In the photos: the skin of two photos of one person (aligned by their landmarks)
+  # correlates more than a photo of them with one of someone else, in either spectrum.
+  def skin(identity, modality, index):
+    image, _, lm = _photo_and_twin(presets.CASIA, 0, identity, modality, index, 144)
+    gray = image.astype(float).mean(-1)
+    detail = gray - ndimage.gaussian_filter(gray, 3.0)     # texture, not tone or shading
+    eye_mid, iod = (lm[36] + lm[45]) / 2, np.linalg.norm(lm[45] - lm[36])
+    u, v = np.meshgrid(np.linspace(-0.6, 0.6, 40), np.linspace(-1.0, -0.5, 16))  # forehead
+    return ndimage.map_coordinates(detail, [eye_mid[1] + v * iod, eye_mid[0] + u * iod], order=1)
+  corr = lambda x, y: np.corrcoef(x.ravel(), y.ravel())[0, 1]
+  for modality in sb.MODALITIES:
+    same = [corr(skin(i, modality, 0), skin(i, modality, 1)) for i in range(4)]
+    other = [corr(skin(i, modality, 0), skin(i + 1, modality, 1)) for i in range(4)]
+    assert np.mean(same) > np.mean(other) + 0.2, (modality, same, other)
+
+
+def test_new_fields_draw_from_their_own_streams():
+  """Turning texture, relief and extra moles on or off moves no other draw."""
+  plain = presets.CASIA.replace(texture_contrast=0.0, relief=0.0, extra_moles=0.0)
+  a = render.sample_identity(np.random.default_rng([4, 2]), presets.CASIA)
+  b = render.sample_identity(np.random.default_rng([4, 2]), plain)
+  assert b.texture is None and a.texture is not None
+  np.testing.assert_array_equal(a.shape, b.shape)
+  np.testing.assert_array_equal(a.moles[:len(b.moles)], b.moles)
+  assert (a.skin_nir, a.hairline, a.beard) == (b.skin_nir, b.hairline, b.beard)
+  sa = render.sample_scene(a, np.random.default_rng([4, 2, 1, 0]), render.NIR, 64)
+  sb_ = render.sample_scene(b, np.random.default_rng([4, 2, 1, 0]), render.NIR, 64)
+  _assert_scenes_equal(sa, sb_)
+
+
+@pytest.mark.parametrize('preset', sorted(presets.PRESETS))
+def test_twins_are_exact_under_every_preset(preset):
+  """Same landmarks and geometry; only spectrum and camera differ."""
+  params = presets.PRESETS[preset]
+  for identity in range(3):
+    person = render.sample_identity(np.random.default_rng([6, identity]), params)
+    rng = np.random.default_rng([6, identity, 1, 0])
+    scene = render.sample_scene(person, rng, render.NIR, 64)
+    kept = copy.deepcopy(scene)
+    nir, nir_lm = render.render_scene(person, scene, render.NIR, rng)
+    twin, twin_lm = render.render_scene(person, scene, render.VIS, np.random.default_rng(1))
+    _assert_scenes_equal(scene, kept)
+    np.testing.assert_array_equal(nir_lm, twin_lm)
+    assert np.all(nir[..., 0] == nir[..., 2]) and np.abs(
+        twin[..., 0].astype(int) - twin[..., 2]).mean() > 1

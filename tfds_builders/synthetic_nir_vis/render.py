@@ -15,15 +15,24 @@ fall-off, noise, gamma). `render` runs the last two on one generator, so a
 build can give every example its own seed and render in any order or process.
 The VIS twin of an NIR image is its scene rendered in VIS with a camera
 generator of its own: same person, pose, expression, framing and light.
+
+How hard the set is comes from `presets.RenderParams`, given to
+`sample_identity` and kept by the identity, so its scenes and cameras follow
+it. Under `presets.HARD` every draw is the first renderer's, in its order;
+what later presets add (identity texture, relief, extra moles) draws from
+generators keyed by name off the identity's seed (`_keyed`), so adding a
+field never moves another draw.
 """
 
 import dataclasses
+import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from hfr_jax.ops import mean_shape as ms
+from tfds_builders.synthetic_nir_vis import presets
 
 NIR, VIS = 'nir', 'vis'
 
@@ -57,14 +66,60 @@ class Identity:
   beard: float                 # 0 = none
   moles: np.ndarray            # (M, 4): anchor (u, v) IOD units, radius, darkness
   freckles: np.ndarray         # (F, 3): u, v, radius
+  params: presets.RenderParams = presets.HARD
+  # Relief heights (IOD units): cheekbones, eye sockets, lips, brow ridge, chin.
+  relief: tuple = (0.06, 0.12, 0.04, 0.0, 0.0)
+  # (H, W, 2) albedo texture on the face grid (_TEX_U, _TEX_V): [..., 0] relief-like
+  # (pores, creases: kept in NIR), [..., 1] pigment (blotches: fade in NIR). None: no texture.
+  texture: np.ndarray | None = None
+
+
+# The identity texture's grid in face coordinates (IOD units; u along the eyes, v down,
+# the eye midpoint at 0): from brow-top hairline to below the chin.
+_TEX_CELL = 0.025
+_TEX_U = np.arange(-1.3, 1.3 + 1e-9, _TEX_CELL)
+_TEX_V = np.arange(-2.0, 1.7 + 1e-9, _TEX_CELL)
+
+
+def _keyed(rng: np.random.Generator, name: str) -> np.random.Generator:
+  """A generator keyed by `name` off `rng`'s seed; draws from neither move the other."""
+  seq = rng.bit_generator.seed_seq
+  return np.random.default_rng(np.random.SeedSequence(
+      seq.entropy, spawn_key=tuple(seq.spawn_key) + (zlib.crc32(name.encode()),)))
+
+
+def _identity_texture(rng: np.random.Generator) -> np.ndarray:
+  """(H, W, 2) zero-mean texture: pores, fine relief and creases; then pigment blotches."""
+  shape = (len(_TEX_V), len(_TEX_U))
+  field = lambda sigma: (lambda f: f / f.std())(
+      ndimage.gaussian_filter(rng.normal(size=shape), sigma))
+  relief = 0.6 * field(0.7) + 0.4 * field(2.0)
+  # Creases where faces fold (u, v, angle): forehead, crow's feet, under the eyes,
+  # nasolabial folds, between the brows; a person has some of them.
+  vv, uu = np.meshgrid(_TEX_V, _TEX_U, indexing='ij')
+  folds = [(0.0, -1.05, 0.0), (0.0, -0.85, 0.0), (-0.75, 0.02, 0.5), (0.75, 0.02, -0.5),
+           (-0.45, 0.2, 0.1), (0.45, 0.2, -0.1), (-0.38, 0.75, 1.15), (0.38, 0.75, -1.15),
+           (-0.08, -0.45, 1.5), (0.08, -0.45, 1.5)]
+  for u0, v0, angle in folds:
+    if rng.uniform() < 0.5:
+      continue
+    u0, v0 = u0 + rng.normal(0, 0.04), v0 + rng.normal(0, 0.04)
+    angle, half = angle + rng.normal(0, 0.15), rng.uniform(0.08, 0.25)
+    du, dv = np.cos(angle), np.sin(angle)
+    t = np.clip((uu - u0) * du + (vv - v0) * dv, -half, half)
+    d = np.hypot(uu - u0 - t * du, vv - v0 - t * dv)
+    relief -= rng.uniform(1.0, 2.5) * np.exp(-(d / 0.02) ** 2)
+  tex = np.stack([relief - relief.mean(), field(4.0)], -1)
+  return tex.astype(np.float32)
 
 
 def _smooth_noise(rng, n, scale):
   return ndimage.gaussian_filter1d(rng.normal(size=n), 1.5, mode='wrap') * scale
 
 
-def sample_identity(rng: np.random.Generator) -> Identity:
-  """Draws one person: face geometry deviating from the mean, tones, marks."""
+def sample_identity(rng: np.random.Generator,
+                    params: presets.RenderParams = presets.CASIA) -> Identity:
+  """Draws one person under `params`: face geometry deviating from the mean, tones, marks."""
   s = _CANON.copy()
   # Shape modes, each a few percent, in IOD units about the face centre.
   jaw = ms.JAW
@@ -99,6 +154,8 @@ def sample_identity(rng: np.random.Generator) -> Identity:
   s[upper, 1] -= rng.uniform(-0.02, 0.04)
   s[lower_lip, 1] += rng.uniform(-0.03, 0.02)
   s += rng.normal(scale=0.008, size=s.shape)
+  if params.shape_scale != 1:
+    s = _CANON + params.shape_scale * (s - _CANON)
   s[:, 0] -= s[:, 0].mean() - 0.0
 
   # Depth for yaw: head ellipsoid plus the nose protruding.
@@ -111,7 +168,8 @@ def sample_identity(rng: np.random.Generator) -> Identity:
   t = rng.uniform()                                            # skin lightness
   dark, light = np.array([0.36, 0.22, 0.15]), np.array([0.95, 0.78, 0.66])
   skin_vis = (dark + (light - dark) * t) * rng.uniform(0.94, 1.06, size=3)
-  skin_nir = 0.74 + 0.1 * t + rng.normal(scale=0.03)
+  skin_nir = (params.skin_nir_base + params.skin_nir_slope * t
+              + rng.normal(scale=params.skin_nir_noise))
   lips_vis = skin_vis * np.array([0.95, 0.62, 0.64]) * rng.uniform(0.8, 1.0)
   hair_kind = rng.choice(4, p=[0.45, 0.3, 0.15, 0.1])
   hair_vis, hair_nir = [
@@ -130,10 +188,25 @@ def sample_identity(rng: np.random.Generator) -> Identity:
   n_freckles = rng.choice([0, 0, 0, 40]) if t > 0.5 else 0
   freckles = np.c_[rng.normal(0, 0.45, n_freckles), rng.normal(0.45, 0.15, n_freckles),
                    rng.uniform(0.012, 0.025, n_freckles)]
+  iris_nir = rng.uniform(0.3, 0.6)
+  if params.iris_nir_link:   # melanin is clear at 850 nm: darker VIS irises, brighter NIR
+    linked = 0.6 - 0.5 * float(iris_vis @ np.array([0.299, 0.587, 0.114]))
+    iris_nir = (1 - params.iris_nir_link) * iris_nir + params.iris_nir_link * linked
+  extra = dict(params=params)
+  if params.extra_moles:
+    marks = _keyed(rng, 'moles')
+    n = marks.poisson(params.extra_moles)
+    moles = np.r_[moles, np.c_[marks.uniform(-0.9, 0.9, n), marks.uniform(-0.6, 1.3, n),
+                               marks.uniform(0.02, 0.05, n), marks.uniform(0.35, 0.7, n)]]
+  if params.relief:
+    spread = 1 + params.relief * _keyed(rng, 'relief').normal(size=5)
+    extra['relief'] = tuple(np.maximum(np.array([0.06, 0.12, 0.04, 0.04, 0.04]) * spread, 0))
+  if params.texture_contrast:
+    extra['texture'] = _identity_texture(_keyed(rng, 'texture'))
   return Identity(
       shape=s, depth=depth, skin_vis=skin_vis, skin_nir=float(skin_nir),
       lips_vis=lips_vis, hair_vis=hair_vis, hair_nir=float(hair_nir),
-      iris_vis=iris_vis, iris_nir=float(rng.uniform(0.3, 0.6)),
+      iris_vis=iris_vis, iris_nir=float(iris_nir),
       iris_radius=float(rng.uniform(0.2, 0.26)),
       brow_thickness=float(rng.uniform(0.05, 0.12)),
       brow_darkness=float(rng.uniform(0.5, 0.95)),
@@ -144,16 +217,16 @@ def sample_identity(rng: np.random.Generator) -> Identity:
       forehead=float(rng.uniform(1.55, 1.85)),
       nose_height=float(nose_height),
       beard=float(rng.uniform(0.3, 0.7) if rng.uniform() < 0.2 else 0.0),
-      moles=moles, freckles=freckles)
+      moles=moles, freckles=freckles, **extra)
 
 
-def _expression(shape, rng):
+def _expression(shape, rng, p: presets.RenderParams):
   """Smile, open mouth, closed eyes, raised brows; returns a new shape."""
   s = shape.copy()
-  smile = rng.uniform(0, 1) if rng.uniform() < 0.5 else 0.0
-  opened = rng.uniform(0.2, 1.0) if rng.uniform() < 0.3 else 0.0
-  closed = rng.uniform() < 0.1
-  brow = rng.uniform(-1, 1) * 0.05
+  smile = rng.uniform(0, 1) if rng.uniform() < p.smile_prob else 0.0
+  opened = rng.uniform(0.2, 1.0) if rng.uniform() < p.open_prob else 0.0
+  closed = rng.uniform() < p.closed_prob
+  brow = rng.uniform(-1, 1) * p.brow_raise
   # Closed mouth: inner lower lip on the inner upper lip.
   s[[67, 66, 65], :] = s[[61, 62, 63], :]
   for corner, inner, side in ((48, 60, -1), (54, 64, 1)):
@@ -182,11 +255,12 @@ class Pose:
   centre: np.ndarray  # face centre in pixels
 
 
-def _sample_pose(rng, size):
-  return Pose(roll=rng.uniform(-10, 10) * np.pi / 180,
-              yaw=rng.uniform(-18, 18) * np.pi / 180,
-              scale=size * 0.36 * rng.uniform(0.9, 1.1),
-              centre=np.array([0.5, 0.52]) * (size - 1) + rng.uniform(-0.05, 0.05, 2) * size)
+def _sample_pose(rng, size, p: presets.RenderParams):
+  return Pose(roll=rng.uniform(-p.roll, p.roll) * np.pi / 180,
+              yaw=rng.uniform(-p.yaw, p.yaw) * np.pi / 180,
+              scale=size * 0.36 * rng.uniform(1 - p.scale_jitter, 1 + p.scale_jitter),
+              centre=np.array([0.5, 0.52]) * (size - 1)
+              + rng.uniform(-p.centre_jitter, p.centre_jitter, 2) * size)
 
 
 def _project(shape, depth, pose):
@@ -291,19 +365,19 @@ def sample_scene(identity: Identity, rng: np.random.Generator, setting: str, siz
   """
   if setting not in (NIR, VIS):
     raise ValueError(f'setting must be {NIR!r} or {VIS!r}, got {setting!r}')
-  booth = setting == NIR
-  shape, expression = _expression(identity.shape, rng)
-  pose = _sample_pose(rng, size)
+  booth, p = setting == NIR, identity.params
+  shape, expression = _expression(identity.shape, rng, p)
+  pose = _sample_pose(rng, size, p)
   backdrop_nir = backdrop_vis = None
   if booth:
-    backdrop_nir, axis = rng.uniform(0.05, 0.4, 2), 0
+    backdrop_nir, axis = rng.uniform(*p.nir_backdrop, 2), 0
   else:
-    backdrop_vis = rng.uniform(0.1, 0.95, (2, 3))
+    backdrop_vis = _vis_backdrop(rng, p)
     axis = 0 if rng.uniform() < 0.5 else 1
   clutter = ndimage.gaussian_filter(rng.normal(size=(size, size)), size / 12)
-  clutter_gain = rng.uniform(1, 4)
+  clutter_gain = rng.uniform(*p.clutter_gain)
   props = []
-  for _ in range(rng.integers(0, 4)):
+  for _ in range(rng.integers(0, p.max_props + 1)):
     centre = rng.uniform(0, size, 2)
     radii = rng.uniform(size / 12, size / 3, 2)
     angle = rng.uniform(0, np.pi)
@@ -311,14 +385,11 @@ def sample_scene(identity: Identity, rng: np.random.Generator, setting: str, siz
   collar = rng.uniform(0.35, 0.6)
   cloth_vis, cloth_nir = rng.uniform(0.05, 0.9, 3), rng.uniform(0.1, 0.8)
   skin_noise = rng.normal(size=(size, size))
-  if booth:
-    az = rng.uniform(-15, 15) * np.pi / 180
-    el = rng.uniform(0, 20) * np.pi / 180
-    ambient = rng.uniform(0.35, 0.5)
-  else:
-    az = rng.uniform(-60, 60) * np.pi / 180
-    el = rng.uniform(10, 55) * np.pi / 180
-    ambient = rng.uniform(0.25, 0.55)
+  az_max, elevation, ambient = ((p.nir_azimuth, p.nir_elevation, p.nir_ambient) if booth
+                                else (p.vis_azimuth, p.vis_elevation, p.vis_ambient))
+  az = rng.uniform(-az_max, az_max) * np.pi / 180
+  el = rng.uniform(*elevation) * np.pi / 180
+  ambient = rng.uniform(*ambient)
   return Scene(
       setting=setting, size=size, expression=expression, pose=pose,
       landmarks=_project(shape, identity.depth, pose), backdrop_axis=axis,
@@ -326,6 +397,15 @@ def sample_scene(identity: Identity, rng: np.random.Generator, setting: str, siz
       clutter_gain=clutter_gain, props=np.array(props).reshape(-1, 9), collar=collar,
       cloth_vis=cloth_vis, cloth_nir=cloth_nir, skin_noise=skin_noise, light_azimuth=az,
       light_elevation=el, ambient=ambient)
+
+
+def _vis_backdrop(rng, p: presets.RenderParams) -> np.ndarray:
+  """(2, 3) colours at either end of a VIS backdrop, drawn towards gray by its chroma."""
+  c = rng.uniform(*p.vis_backdrop, (2, 3))
+  if p.vis_backdrop_chroma != 1:
+    gray = c.mean(axis=1, keepdims=True)
+    c = gray + p.vis_backdrop_chroma * (c - gray)
+  return c
 
 
 def render(identity: Identity, rng: np.random.Generator, modality: str, size: int):
@@ -346,7 +426,7 @@ def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random
   """
   if modality not in (NIR, VIS):
     raise ValueError(f'modality must be {NIR!r} or {VIS!r}, got {modality!r}')
-  nir = modality == NIR
+  nir, p = modality == NIR, identity.params
   size, pose, lm = scene.size, scene.pose, scene.landmarks
   cv = _Canvas(size)
   iod = np.linalg.norm(lm[45] - lm[36])
@@ -362,15 +442,15 @@ def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random
   # its backdrop in this spectrum: the camera's stream draws one.
   axis = (cv.yy, cv.xx)[scene.backdrop_axis]
   if nir:
-    c0, c1 = rng.uniform(0.05, 0.4, 2) if scene.backdrop_nir is None else scene.backdrop_nir
+    c0, c1 = rng.uniform(*p.nir_backdrop, 2) if scene.backdrop_nir is None else scene.backdrop_nir
     bg = np.stack([c0 + (c1 - c0) * axis / size] * 3, -1)
   else:
-    c0, c1 = rng.uniform(0.1, 0.95, (2, 3)) if scene.backdrop_vis is None else scene.backdrop_vis
+    c0, c1 = _vis_backdrop(rng, p) if scene.backdrop_vis is None else scene.backdrop_vis
     bg = c0 + (c1 - c0) * (axis / size)[..., None]
   img = bg + scene.clutter[..., None] * scene.clutter_gain * (0.6 if nir else 1.0)
-  for p in scene.props:
-    m = cv.ellipse(p[0:2], p[2:4], p[4])
-    _paint(img, ndimage.gaussian_filter(m, 1.0), col(p[5:8], p[8]))
+  for prop in scene.props:
+    m = cv.ellipse(prop[0:2], prop[2:4], prop[4])
+    _paint(img, ndimage.gaussian_filter(m, 1.0), col(prop[5:8], prop[8]))
   jaw_w = np.linalg.norm(lm[16] - lm[0])
   chin = lm[8]
   neck_half = 0.3 * jaw_w / iod
@@ -420,18 +500,26 @@ def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random
   for i in (31, 35):
     h += 0.35 * nose_h * _gauss(cv, lm[i] - ey * 0.05 * iod, 0.07 * iod)
   for eye in (ms.LEFT_EYE, ms.RIGHT_EYE):
-    h -= 0.12 * iod * _gauss(cv, lm[eye].mean(0) - ey * 0.03 * iod, 0.17 * iod)
+    h -= identity.relief[1] * iod * _gauss(cv, lm[eye].mean(0) - ey * 0.03 * iod, 0.17 * iod)
+  cheek, socket, lip, brow_ridge, chin_bump = identity.relief
   for i in (2, 14):
-    h += 0.06 * iod * _gauss(cv, (lm[i] * 0.45 + lm[30] * 0.55), 0.22 * iod)
-  h += 0.04 * iod * _gauss(cv, lm[np.r_[ms.OUTER_LIPS]].mean(0), 0.25 * iod)
+    h += cheek * iod * _gauss(cv, (lm[i] * 0.45 + lm[30] * 0.55), 0.22 * iod)
+  h += lip * iod * _gauss(cv, lm[np.r_[ms.OUTER_LIPS]].mean(0), 0.25 * iod)
+  if brow_ridge:
+    for idx in (ms.LEFT_BROW, ms.RIGHT_BROW):
+      h += brow_ridge * iod * _gauss(cv, lm[idx].mean(0) + ey * 0.05 * iod, 0.16 * iod)
+  if chin_bump:
+    h += chin_bump * iod * _gauss(cv, lm[8] - ey * 0.25 * iod, 0.22 * iod)
   gy, gx = np.gradient(ndimage.gaussian_filter(h, 0.8))
   normal = np.stack([-gx, -gy, np.ones_like(h)], -1)
   normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
 
   # Skin albedo with texture and marks.
   tex = ndimage.gaussian_filter(scene.skin_noise, 0.6 if nir else 0.4)
-  tex = 1 + tex * (0.02 if nir else 0.045)
+  tex = 1 + tex * (p.skin_noise_nir if nir else p.skin_noise_vis)
   skin_img = skin * tex[..., None]
+  if identity.texture is not None:
+    skin_img *= _texture_albedo(identity.texture, lu, lv, p, nir)
   if identity.beard > 0:
     b = np.clip((lv - (lm[33] - eye_mid) @ ey / iod + 0.05) * 4, 0, 1) * face
     b = b * (1 - 0.7 * cv.polygon(lm[48:60]))
@@ -439,14 +527,17 @@ def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random
     skin_img = skin_img * (1 - identity.beard * b[..., None]) + identity.beard * b[..., None] * beard
   for u, v, r, dark in identity.moles:
     m = cv.disc(to_img(np.array([u]), np.array([v]))[0], max(r * iod, 0.6))
-    contrast = dark * (0.35 if nir else 1.0)   # pigment fades in NIR
+    contrast = dark * (p.mole_nir_contrast if nir else 1.0)   # pigment fades in NIR
     skin_img *= (1 - contrast * m)[..., None]
-  if len(identity.freckles) and not nir:
+  if len(identity.freckles) and (not nir or p.freckle_nir_contrast):
     pts = to_img(identity.freckles[:, 0], identity.freckles[:, 1])
     f = np.zeros((size, size))
-    for p, r in zip(pts, identity.freckles[:, 2]):
-      f = np.maximum(f, cv.disc(p, max(r * iod, 0.5)))
-    skin_img *= (1 - 0.25 * f)[..., None] * np.array([1.0, 0.93, 0.9])
+    for pt, r in zip(pts, identity.freckles[:, 2]):
+      f = np.maximum(f, cv.disc(pt, max(r * iod, 0.5)))
+    if nir:
+      skin_img *= (1 - 0.25 * p.freckle_nir_contrast * f)[..., None]
+    else:
+      skin_img *= (1 - 0.25 * f)[..., None] * np.array([1.0, 0.93, 0.9])
   _paint(img, face, 0)
   img += face[..., None] * skin_img
 
@@ -511,15 +602,38 @@ def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random
   shade = ambient + (1 - ambient) * lambert
   head_region = np.clip(face + neck_mask * 0.7, 0, 1)
   img *= (1 + head_region * (shade - 1))[..., None]
+  if nir and p.specular_nir:
+    # The lamp's highlight (Blinn-Phong, camera on the lamp's axis), on skin only.
+    half = light + np.array([0.0, 0.0, 1.0])
+    spec = np.clip(normal @ (half / np.linalg.norm(half)), 0, 1) ** 24
+    img += (face * spec * p.specular_nir)[..., None]
   if nir:
     # Active illumination: brightness falls off away from the lamp's centre.
     r2 = ((cv.xx - pose.centre[0]) ** 2 + (cv.yy - pose.centre[1]) ** 2) / size ** 2
-    img *= (rng.uniform(1.0, 1.35) / (1 + rng.uniform(2, 5) * r2))[..., None]
-    img = ndimage.gaussian_filter(img, (0.7, 0.7, 0))
-    img = img[..., :1] + rng.normal(scale=rng.uniform(0.015, 0.035), size=(size, size, 1))
+    img *= (rng.uniform(*p.nir_gain) / (1 + rng.uniform(*p.nir_falloff) * r2))[..., None]
+    img = ndimage.gaussian_filter(img, (p.nir_blur, p.nir_blur, 0))
+    img = img[..., :1] + rng.normal(scale=rng.uniform(*p.nir_noise), size=(size, size, 1))
     img = np.repeat(img, 3, axis=-1)
   else:
-    img *= rng.uniform(0.8, 1.2) * rng.normal(1, 0.07, size=3)   # exposure, white balance
-    img += rng.normal(scale=0.008, size=img.shape)
-  img = np.clip(img, 0, 1) ** (1 / rng.uniform(1.0, 1.2))
+    exposure = rng.uniform(*p.vis_exposure)
+    if p.vis_auto_exposure:   # the camera meters on the face, part of the way
+      lum = (img @ np.array([0.299, 0.587, 0.114]) * face).sum() / max(face.sum(), 1.0)
+      exposure *= (0.5 / max(lum, 0.05)) ** p.vis_auto_exposure
+    img *= exposure * rng.normal(1, p.vis_white_balance, size=3)   # exposure, white balance
+    img += rng.normal(scale=p.vis_noise, size=img.shape)
+  img = np.clip(img, 0, 1) ** (1 / rng.uniform(*p.gamma))
   return (img * 255 + 0.5).astype(np.uint8), lm.astype(np.float32)
+
+
+def _texture_albedo(texture, lu, lv, p: presets.RenderParams, nir: bool) -> np.ndarray:
+  """(size, size, 1 or 3) albedo factor from a person's texture, sampled at face coords."""
+  rows = (lv - _TEX_V[0]) / _TEX_CELL
+  cols = (lu - _TEX_U[0]) / _TEX_CELL
+  sample = lambda c: ndimage.map_coordinates(texture[..., c], [rows, cols], order=1,
+                                             mode='nearest')
+  relief, pigment = sample(0), sample(1)
+  if nir:
+    return (1 + p.texture_contrast * (p.texture_nir_keep * relief
+                                      + p.pigment_nir_keep * pigment))[..., None]
+  tint = np.array([0.6, 1.0, 1.1])   # melanin/haemoglobin blotches darken green/blue most
+  return 1 + p.texture_contrast * (relief[..., None] + pigment[..., None] * tint)

@@ -14,17 +14,24 @@ from PIL import Image
 import tensorflow_datasets as tfds
 
 from hfr_jax.ops import mean_shape
+from tfds_builders.synthetic_nir_vis import presets
 from tfds_builders.synthetic_nir_vis import render
 
 MODALITIES = ('nir', 'vis')
 
 
 class SyntheticNirVisConfig(tfds.core.BuilderConfig):
-  """A set of identities drawn from `seed`; the name encodes what it holds."""
+  """A set of identities drawn from `seed` under a renderer preset; the name encodes both.
+
+  The name starts with the preset and 8 hex digits of every render parameter
+  (`presets.RenderParams.digest`), so a set rendered under other parameters is never
+  mistaken for this one.
+  """
 
   def __init__(self, *, seed: int, num_identities: int, resolution: int,
                vis_per_identity: int, nir_per_identity: int,
-               test_fraction: float = 0.5, num_workers: int | None = None):
+               test_fraction: float = 0.5, num_workers: int | None = None,
+               preset: str = presets.DEFAULT_PRESET, render_params: dict | None = None):
     if num_identities < 2:
       raise ValueError(f'num_identities must be >= 2, got {num_identities}')
     if resolution < 32:
@@ -34,11 +41,15 @@ class SyntheticNirVisConfig(tfds.core.BuilderConfig):
                        f'per identity, got vis={vis_per_identity}, nir={nir_per_identity}')
     if not 0 < test_fraction < 1:
       raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
-    name = (f'seed{seed}_ids{num_identities}_res{resolution}'
+    params = presets.resolve(preset, render_params)
+    name = (f'{preset}_{params.digest()}_seed{seed}_ids{num_identities}_res{resolution}'
             f'_vis{vis_per_identity}_nir{nir_per_identity}_test{round(test_fraction * 100)}')
     super().__init__(name=name, description=(
         f'{num_identities} identities from seed {seed}, {resolution}x{resolution}, '
-        f'{vis_per_identity} VIS + {nir_per_identity} NIR images each.'))
+        f'{vis_per_identity} VIS + {nir_per_identity} NIR images each, rendered under '
+        f'the {preset!r} preset (parameters {params.digest()}).'))
+    self.preset = preset
+    self.params = params
     self.seed = seed
     self.num_identities = num_identities
     self.resolution = resolution
@@ -54,7 +65,8 @@ class SyntheticNirVisConfig(tfds.core.BuilderConfig):
 
 def make_config(seed: int = 0, num_identities: int = 360, resolution: int = 144,
                 vis_per_identity: int = 4, nir_per_identity: int = 6,
-                test_fraction: float = 0.5, num_workers: int | None = None):
+                test_fraction: float = 0.5, num_workers: int | None = None,
+                preset: str = presets.DEFAULT_PRESET, render_params: dict | None = None):
   """Config for `tfds.builder('synthetic_nir_vis', config=make_config(...))`.
 
   Returns the registered instance when one has the same name: TFDS refuses an
@@ -63,7 +75,8 @@ def make_config(seed: int = 0, num_identities: int = 360, resolution: int = 144,
   config = SyntheticNirVisConfig(
       seed=seed, num_identities=num_identities, resolution=resolution,
       vis_per_identity=vis_per_identity, nir_per_identity=nir_per_identity,
-      test_fraction=test_fraction, num_workers=num_workers)
+      test_fraction=test_fraction, num_workers=num_workers, preset=preset,
+      render_params=render_params)
   registered = _REGISTERED.get(config.name)
   if registered is None:
     return config
@@ -91,8 +104,8 @@ def _render_example(args):
   camera drawing from its own seed, so the image itself is what it would be
   without a twin.
   """
-  seed, identity, modality, index, resolution, twin = args
-  person = render.sample_identity(np.random.default_rng([seed, identity]))
+  seed, identity, modality, index, resolution, twin, params = args
+  person = render.sample_identity(np.random.default_rng([seed, identity]), params)
   rng = np.random.default_rng([seed, identity, MODALITIES.index(modality) + 1, index])
   scene = render.sample_scene(person, rng, modality, resolution)
   image, landmarks = render.render_scene(person, scene, modality, rng)
@@ -113,11 +126,14 @@ def _render_example(args):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Synthetic heterogeneous (NIR probe / VIS gallery) face dataset."""
 
-  VERSION = tfds.core.Version('1.1.0')
+  VERSION = tfds.core.Version('1.2.0')
   RELEASE_NOTES = {
       '1.0.0': 'Initial release.',
       '1.1.0': '`vis_twin`: each probe (NIR) image rendered again in VIS, same scene. '
                'Every other byte as in 1.0.0.',
+      '1.2.0': 'Renderer presets: `casia` (the default, a CASIA NIR-VIS 2.0-like capture) '
+               'and `hard` (1.1.0 byte for byte); config names start with the preset and a '
+               'digest of its parameters.',
   }
   BUILDER_CONFIGS = [
       make_config(),                                                     # paper scale
@@ -192,7 +208,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, jobs):
     cfg = self.builder_config
-    args = [(cfg.seed, i, m, k, cfg.resolution, twin) for i, m, k, twin in jobs]
+    args = [(cfg.seed, i, m, k, cfg.resolution, twin, cfg.params) for i, m, k, twin in jobs]
     if self._pool is None:
       yield from map(_render_example, args)
     else:
