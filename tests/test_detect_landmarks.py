@@ -84,3 +84,43 @@ def test_two_workers_find_what_one_finds(tmp_path):
   assert set(one) == set(two) == {f'r/{k}.jpg' for k in range(3)}
   for k in one:
     np.testing.assert_array_equal(one[k], two[k])
+
+
+@pytest.mark.parametrize('rel,include,exclude,expected', [
+    ('NIR-VIS-2.0/s1/NIR/00001/001.bmp', [], [], True),
+    ('NIR-VIS-2.0/s1/NIR_128x128/00001/001.bmp', [], ['*_128x128*'], False),
+    ('OriginalImg/VL/Strong/P001/Anger/000.jpeg', ['OriginalImg/*/Strong/*'], [], True),   # * spans /
+    ('OriginalImg/VL/Dark/P001/Anger/000.jpeg', ['OriginalImg/*/Strong/*'], [], False),
+    ('OriginalImg/VL/Strong/P001/Anger/000.jpeg', ['OriginalImg/*'], ['*/Strong/*'], False),
+    ('BUAA-VisNir/1/11.bmp', ['BUAA-VisNir/*/[1-9].*'], [], False),
+    ('BUAA-VisNir/1/9.bmp', ['BUAA-VisNir/*/[1-9].*'], [], True),
+])
+def test_selected_is_fnmatch_include_then_exclude(rel, include, exclude, expected):
+  assert detect_landmarks.selected(rel, include, exclude) is expected
+
+
+def test_include_and_exclude_choose_the_images_detected(tmp_path, monkeypatch):
+  names = ['NIR-VIS-2.0/s1/NIR/00001/001.bmp', 'NIR-VIS-2.0/s1/NIR_128x128/00001/001.bmp',
+           'NIR-VIS-2.0/s1/VIS/00001/001.jpg', 'NIR-VIS-2.0/s1/VIS_128x128/00001/001.jpg',
+           'OriginalImg/VL/Strong/P001/Anger/000.jpeg', 'OriginalImg/VL/Dark/P001/Anger/000.jpeg']
+  for name in names:
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / name)
+  detected = []
+
+  def detect(image, upsamples):
+    detected.append(image.shape)
+    return np.ones((68, 2), np.float32), 0
+
+  monkeypatch.setattr(landmarks, 'dlib_models', lambda: (None, None))
+  monkeypatch.setattr(landmarks, 'detect_with_retries', detect)
+  summary = detect_landmarks.run(str(tmp_path), str(tmp_path / 'a.json'),
+                                 include=['NIR-VIS-2.0/*', 'OriginalImg/*/Strong/*'],
+                                 exclude=['*_128x128*'], progress=False)
+  assert set(landmarks.read_table(str(tmp_path / 'a.json'))[0]) == {
+      names[0], names[2], names[4]}
+  assert summary['images'] == 3 and len(detected) == 3
+  summary = detect_landmarks.run(str(tmp_path), str(tmp_path / 'b.json'),
+                                 exclude=['*_128x128*'], progress=False)
+  assert set(landmarks.read_table(str(tmp_path / 'b.json'))[0]) == {
+      names[0], names[2], names[4], names[5]}

@@ -5,12 +5,15 @@ Expected records are read from the fixtures' own protocol / list files and
 landmarks table here, independently of the builders' parsing.
 """
 
+import bz2
+import io
 import os
 import re
 import shutil
 
 from flax import nnx
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
 
@@ -247,18 +250,25 @@ def test_missing_release_names_the_expected_folder(tmp_path):
   _fails(manual, tmp_path / 'tfds', r'expected .*manual/NIR-VIS-2\.0')
 
 
-def test_missing_protocol_file_is_named(tmp_path):
+def test_missing_protocol_file_is_one_line_naming_it(tmp_path):
   # The dummy release has fold 1 and View 1 only.
-  _fails(CASIA_DUMMY, tmp_path / 'tfds', r'nir_train_2\.txt|vis_train_2\.txt', config='fold2')
+  info = _fails(CASIA_DUMMY, tmp_path / 'tfds', r'protocol file vis_train_2\.txt not found: '
+                r'expected .*NIR-VIS-2\.0/protocols/vis_train_2\.txt$', config='fold2')
+  assert '\n' not in str(info.value)
 
 
-def test_first_missing_image_is_named_with_its_list_line(casia_copy, tmp_path):
+def test_missing_listed_image_is_skipped_and_counted_in_one_warning(casia_copy, tmp_path,
+                                                                    caplog):
   line = casia_lines('nir_probe_1.txt')[2]
   os.remove(casia_copy / 'NIR-VIS-2.0' / line)
-  info = _fails(casia_copy, tmp_path / 'tfds', r'nir_probe_1\.txt:3: .*not found')
-  assert str(casia_copy / 'NIR-VIS-2.0' / line) in str(info.value)
-  assert not (tmp_path / 'tfds' / 'casia_nir_vis2').exists() or not any(
-      (tmp_path / 'tfds' / 'casia_nir_vis2').rglob('*.array_record*'))
+  builder = build('casia_nir_vis2', 'fold1', casia_copy, tmp_path / 'tfds')
+  expected = {stem(l) for l in casia_lines('nir_probe_1.txt')} - casia_dropped()
+  assert stem(line) in expected
+  assert sorted(stem(image_id(r)) for r in read_split(builder, 'probe')) == sorted(
+      expected - {stem(line)})
+  warnings = [m for m in caplog.messages if 'not found' in m]
+  assert len(warnings) == 1 and warnings[0].startswith('casia_nir_vis2/fold1 probe: ')
+  assert f'skipped 1 listed but not found in {casia_copy}: NIR-VIS-2.0/{line}' in warnings[0]
 
 
 def test_corrupt_image_is_named_and_nothing_half_written_stays(casia_copy, tmp_path):
@@ -403,10 +413,112 @@ def test_buaa_test_only_has_no_train_split_and_registered_configs_name_what_lack
   assert 'train' not in builder.info.splits
   assert len(read_split(builder, 'gallery')) == len(os.listdir(
       os.path.join(dummy(buaa), 'BUAA-VisNir')))
-  with pytest.raises(real_data.ManualDataError, match=r'BUAA-VisNir/1/6\.bmp not found'):
-    build('buaa_visnir', 'test_only', dummy(buaa), tmp_path / 'registered')   # 9 pairs
   with pytest.raises(real_data.ManualDataError, match='4 numbered subject folders'):
     build('buaa_visnir', 'default', dummy(buaa), tmp_path / 'default')        # 50 to train
+
+
+def test_buaa_registered_config_skips_and_counts_the_images_a_folder_lacks(tmp_path, caplog):
+  # 9 VIS-NIR pairs a subject; the dummy folders hold images 1-5 only.
+  subjects = len(os.listdir(os.path.join(dummy(buaa), 'BUAA-VisNir')))
+  builder = build('buaa_visnir', 'test_only', dummy(buaa), tmp_path)
+  skipped = {}
+  for m in caplog.messages:
+    found = re.match(r'buaa_visnir/test_only (\w+): .*; skipped (\d+) listed but not found', m)
+    if found:
+      skipped[found.group(1)] = int(found.group(2))
+  assert skipped == {'probe': subjects * (9 - 2), 'test_vis': subjects * (8 - 2)}
+  assert len(read_split(builder, 'gallery')) == subjects
+
+
+def test_buaa_missing_image_is_skipped_and_counted_in_one_warning(tmp_path, caplog):
+  config = buaa.BuaaConfig(name='tiny', num_train=1, pairs=2)
+  full = build('buaa_visnir', config, dummy(buaa), tmp_path / 'full')
+  before = {split: read_split(full, split) for split in full.info.splits}
+  removed = image_id(before['probe'][0])
+  manual = tmp_path / 'manual'
+  shutil.copytree(dummy(buaa), manual)
+  os.remove(manual / 'BUAA-VisNir' / removed)
+  caplog.clear()
+  builder = build('buaa_visnir', config, manual, tmp_path / 'tfds')
+  after = {split: read_split(builder, split) for split in builder.info.splits}
+  assert {s: len(r) for s, r in after.items()} == {
+      s: len(r) - (s == 'probe') for s, r in before.items()}
+  assert removed not in {image_id(r) for r in after['probe']}
+  warnings = [m for m in caplog.messages if 'not found' in m]
+  assert len(warnings) == 1 and warnings[0].startswith('buaa_visnir/tiny probe: ')
+  assert f'skipped 1 listed but not found in {manual}: BUAA-VisNir/{removed}' in warnings[0]
+
+
+# The photo each sketch of the CUFSF miniature was drawn from, by the list's FERET names
+# ('00043fb001d_931230': subject, pose fb, date 931230), under dummy_data/colorferet/. Each
+# Color FERET file there is one flat colour, a different one for each file.
+CUFSF_PHOTOS = {
+    '00002': 'dvd1/data/images/00002/00002_930831_fa.ppm.bz2',     # not 940422's, nor fb
+    '00005': 'dvd1/data/images/00005/00005_930831_fa_a.ppm.bz2',   # the list has no `_a`
+    '00011': 'dvd1/data/images/00011/00011_930831_fa.ppm',         # decompressed
+    '00012': 'dvd1/data/images/00012/00012_930831_fb.ppm.bz2',
+    '00043': 'dvd2/data/images/00043/00043_931230_fb.ppm.bz2',     # the first of fb, fb_a
+}   # 01013's (ba, on dvd2) is in the table's no_face: dropped
+
+
+def colour(path) -> np.ndarray:
+  """The (flat) colour of a Color FERET fixture file, read here without the builder."""
+  with (bz2.open if str(path).endswith('.bz2') else open)(path, 'rb') as f:
+    return np.asarray(Image.open(io.BytesIO(f.read())).convert('RGB'))[8, 8]
+
+
+def test_cufsf_pairs_each_sketch_with_the_color_feret_photo_it_was_drawn_from(tmp_path):
+  feret = os.path.join(dummy(cufsf), 'colorferet')
+  builder = build('cufsf', cufsf.CufsfConfig(name='tiny', representation=1, train=2),
+                  dummy(cufsf), tmp_path)
+  sketches, photos = {}, {}
+  for split in builder.info.splits:
+    for r in read_split(builder, split):
+      (photos if int(r['modality']) else sketches)[int(r['identity'])] = r
+  subject = {i: os.path.basename(image_id(r))[:5] for i, r in sketches.items()}
+  assert sorted(subject.values()) == ['00002', '00005', '00011', '00012', '00043', '01013']
+  assert {subject[i] for i in photos} == set(CUFSF_PHOTOS)
+  for i, r in photos.items():
+    expected = os.path.join(feret, CUFSF_PHOTOS[subject[i]])
+    assert image_id(r) == 'colorferet/' + CUFSF_PHOTOS[subject[i]]
+    np.testing.assert_array_equal(r['image'][72, 72], colour(expected))   # the crop's centre
+    folder = os.path.dirname(expected)   # the subject's other photos: other colours
+    others = [os.path.join(folder, n) for n in os.listdir(folder)
+              if n != os.path.basename(expected)]
+    assert others and all((colour(o) != colour(expected)).any() for o in others)
+
+
+def test_cufsf_list_entries_find_their_color_feret_file():
+  module = cufsf.cufsf_dataset_builder
+  photos = module.feret_photos(os.path.join(dummy(cufsf), 'colorferet'))
+  assert photos['00002']['00002_930831_fa'] == CUFSF_PHOTOS['00002']   # images/, not thumbnails/
+  find = lambda entry: module.photo_for(entry, photos[entry[:5]])
+  assert find('00043_931230_fb_a') == 'dvd2/data/images/00043/00043_931230_fb_a.ppm.bz2'  # stem
+  assert find('00043fb001d_931230') == CUFSF_PHOTOS['00043']        # date and pose
+  assert find('00005_930831_fa') == CUFSF_PHOTOS['00005']           # lacks `_a`
+  assert find('00002') == CUFSF_PHOTOS['00002']                     # no date nor pose: fa, 930831
+  assert find('00012fb') == CUFSF_PHOTOS['00012']                   # no date
+  assert find('00002fa010_950101') is None and find('00002ba010_930831') is None
+
+
+def test_cufsf_missing_photo_is_skipped_and_counted_in_one_warning(tmp_path, caplog):
+  manual = tmp_path / 'manual'
+  shutil.copytree(dummy(cufsf), manual)
+  os.remove(manual / 'colorferet' / CUFSF_PHOTOS['00011'])   # its fb photo stays
+  config = cufsf.CufsfConfig(name='tiny', representation=1, train=2)
+  builder = build('cufsf', config, manual, tmp_path / 'tfds')
+  photos = [image_id(r) for split in builder.info.splits for r in read_split(builder, split)
+            if int(r['modality'])]
+  assert sorted(photos) == sorted('colorferet/' + p for s, p in CUFSF_PHOTOS.items()
+                                  if s != '00011')
+  warnings = [m for m in caplog.messages if 'not found' in m]
+  assert len(warnings) == 1
+  assert (f'skipped 1 listed but not found in {manual}: '
+          'colorferet/dvd*/data/images/00011/00011fa010_930831') in warnings[0]
+  shutil.rmtree(manual / 'colorferet')
+  with pytest.raises(real_data.ManualDataError, match=r'Color FERET release not found: expected '
+                     + re.escape(str(manual / 'colorferet'))):
+    build('cufsf', config, manual, tmp_path / 'tfds2')
 
 
 def test_cufsf_sketch_probes_photo_gallery_and_nulls_three_subject_sets(tmp_path):
@@ -423,18 +535,18 @@ def test_cufsf_sketch_probes_photo_gallery_and_nulls_three_subject_sets(tmp_path
   for split in builder.info.splits:
     for r in read_split(builder, split):
       path = image_id(r)
-      sketch = path.startswith('original_sketch/')
+      sketch = path.startswith('CUFSF/original_sketch/')
       assert int(r['modality']) == (0 if sketch else 1)
       assert builder.info.features['modality'].int2str(int(r['modality'])) == (
           'sketch' if sketch else 'photo')
       subject = os.path.basename(path)[:5]
       seen.setdefault(subject, set()).add((split, int(r['identity'])))
-      if 'CUFSF/' + path in no_face:   # a sketch with fiducial points: placed from its eyes
+      if path in no_face:   # a sketch with fiducial points: placed from its eyes
         np.testing.assert_allclose(r['landmarks'], template, atol=1e-3)
   assert set(seen) == subjects
   assert all(len({i for _, i in v}) == 1 for v in seen.values())       # one identity each
   assert len({min(i for _, i in v) for v in seen.values()}) == len(subjects)
-  photo_dropped = {os.path.basename(p)[:5] for p in no_face if '/photos/' in p}
+  photo_dropped = {os.path.basename(p)[:5] for p in no_face if p.startswith('colorferet/')}
   groups = {}
   for subject, found in seen.items():
     splits = {split for split, _ in found}
@@ -449,18 +561,6 @@ def test_cufsf_sketch_probes_photo_gallery_and_nulls_three_subject_sets(tmp_path
     records = read_split(builder, split)
     subjects_here = {os.path.basename(image_id(r))[:5] for r in records}
     assert len(records) == 2 * len(subjects_here) - len(subjects_here & photo_dropped)
-
-
-def test_cufsf_missing_photo_names_the_feret_file(tmp_path):
-  manual = tmp_path / 'manual'
-  shutil.copytree(dummy(cufsf), manual)
-  photo = sorted((manual / 'CUFSF' / 'photos').iterdir())[0]
-  os.remove(photo)
-  with pytest.raises(real_data.ManualDataError,
-                     match=rf'names_of_photos_used_for_drawing_sketches\.txt:1: FERET photo '
-                           rf'{photo.name[:17]!r} not found'):
-    build('cufsf', cufsf.CufsfConfig(name='tiny', representation=1, train=2), manual,
-          tmp_path / 'tfds')
 
 
 # ----------------------------------------------------------------------------

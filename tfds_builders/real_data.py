@@ -4,9 +4,10 @@ Each real-data builder (casia_nir_vis2, oulu_casia_nir_vis, buaa_visnir, cufsf)
 only reads its release's layout into `Record`s per split; `Builder` here does
 the rest, the same way for all of them:
 
-* every listed file is checked before anything is written, so missing or
-  partial data ends in one error naming the expected path and the first
-  missing file;
+* a missing protocol or list file is a one-line error naming it; an image a
+  protocol or layout lists but the disk lacks is skipped and counted, in one
+  warning line at the end of its split (how many, the manual dir, the first
+  few); a split none of whose images is on disk is an error;
 * a path from a protocol or list file must stay inside the release folder
   (no absolute paths, no `..`, no symlink pointing out of it);
 * landmarks come from the sidecar table `<manual_dir>/landmarks.json` written
@@ -54,12 +55,17 @@ class ManualDataError(FileNotFoundError):
 
 @dataclasses.dataclass(frozen=True)
 class Record:
-  """One image of a split. `path` is relative to the manual dir (POSIX separators)."""
+  """One image of a split. `path` is relative to the manual dir (POSIX separators).
+
+  `missing`: listed by the release but not on disk (`path` is where it was
+  expected); the split skips and counts it.
+  """
   path: str
   identity: int
   modality: int                    # 0: probe domain (NIR, sketch); 1: gallery domain
   image_id: str
   eyes: np.ndarray | None = None   # (2, 2) in the image as stored, from the release
+  missing: bool = False
 
 
 # ----------------------------------------------------------------------------
@@ -68,6 +74,18 @@ class Record:
 
 def is_image(name: str) -> bool:
   return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def image_stem(name: str) -> str:
+  """`name` without its suffix: '00001_930831_fa.ppm.bz2' -> '00001_930831_fa'."""
+  if name.lower().endswith('.ppm.bz2'):
+    return name[:-len('.ppm.bz2')]
+  return os.path.splitext(name)[0]
+
+
+def relative(path: str, root: str) -> str:
+  """`path` relative to `root`, with POSIX separators."""
+  return os.path.relpath(path, root).replace(os.sep, '/')
 
 
 def find_images(root: str) -> list[str]:
@@ -111,12 +129,11 @@ def existing_image(root: str, rel: str, where: str) -> str | None:
   path = safe_join(root, rel, where)
   if os.path.isfile(path):
     return path
-  stem = path[:-len('.ppm.bz2')] if path.lower().endswith('.ppm.bz2') else (
-      os.path.splitext(path)[0])
+  stem = image_stem(path)
   for suffix in IMAGE_SUFFIXES:
     for candidate in (stem + suffix, stem + suffix.upper()):
       if os.path.isfile(candidate):
-        return safe_join(root, os.path.relpath(candidate, root), where)
+        return safe_join(root, relative(candidate, root), where)
   return None
 
 
@@ -130,9 +147,11 @@ def read_list(path: str) -> list[tuple[str, str]]:
   return [(f'{path}:{n}', line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
 
 
-def require(path: str, what: str, instructions: str) -> str:
+def require(path: str, what: str, instructions: str = '') -> str:
+  """`path` if it exists, else an error naming `what` and `path` (then `instructions`)."""
   if not os.path.exists(path):
-    raise ManualDataError(f'{what} not found: expected {path}\n{instructions}')
+    raise ManualDataError(f'{what} not found: expected {path}'
+                          + (f'\n{instructions}' if instructions else ''))
   return path
 
 
@@ -264,8 +283,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   """Base of the manual-download builders: subclasses set RELEASE_DIR and define `records`.
 
   `records(manual_dir, config)` returns {split: [Record, ...]} read from the
-  release folder manual_dir / RELEASE_DIR, having checked that every file
-  exists (ManualDataError naming the first one missing otherwise).
+  release folder manual_dir / RELEASE_DIR; a listed image not on disk is a
+  Record with `missing` set, which the split skips and counts.
   """
 
   RELEASE_DIR = ''
@@ -306,11 +325,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           f'{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
     splits = self.records(manual_dir, self.builder_config)
     for split, records in list(splits.items()):
-      if records:
+      if any(not r.missing for r in records):
         continue
       if split != 'test_vis':
         raise ManualDataError(f'{self.name}/{self.builder_config.name}: the {split} split '
-                              f'lists no image; check {root}')
+                              f'has no image ({len(records)} listed, none on disk); check {root}')
       # TFDS cannot write an empty split; VIS->VIS evaluation needs one.
       logging.warning('%s/%s: no VIS images beyond the gallery; no test_vis split', self.name,
                       self.builder_config.name)
@@ -321,8 +340,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split, records, landmarks, manual_dir):
     size = self.builder_config.resolution
-    counts, dropped = collections.Counter(), []
+    counts, dropped, missing = collections.Counter(), [], []
     for record in records:
+      if record.missing:
+        missing.append(record.path)
+        continue
       image = read_image(os.path.join(manual_dir, record.path))
       points, how = landmarks.for_image(record.path, image, record.eyes)
       counts[how] += 1
@@ -336,12 +358,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         example['eyes'] = eyes
       yield record.path, example
     summary = ', '.join(f'{k} {v}' for k, v in sorted(counts.items()))
-    message = f'{self.name}/{self.builder_config.name} {split}: {len(records)} images ({summary})'
+    notes = [f'{self.name}/{self.builder_config.name} {split}: '
+             f'{len(records) - len(missing)} images ({summary})']
+    if missing:
+      notes.append(f'skipped {len(missing)} listed but not found in {manual_dir}: '
+                   f'{_first(missing)}')
     if dropped:
-      logging.warning('%s; dropped (no face found, no eye coordinates): %s%s', message,
-                      ', '.join(dropped[:5]), ' ...' if len(dropped) > 5 else '')
-    else:
-      logging.info('%s', message)
+      notes.append(f'dropped (no face found, no eye coordinates): {_first(dropped)}')
+    (logging.warning if len(notes) > 1 else logging.info)('%s', '; '.join(notes))
+
+
+def _first(paths, n=5) -> str:
+  return ', '.join(paths[:n]) + (' ...' if len(paths) > n else '')
 
 
 def contiguous_ids(subjects) -> dict[str, int]:

@@ -12,6 +12,12 @@ upsampled once, then twice (NIR faces, dark and flat, often need it); the
 builders then place the mean shape on the release's eye coordinates, or
 drop the image.
 
+--include and --exclude (each repeatable) are fnmatch globs on the path
+relative to the manual dir (`*` matches `/` too): an image is detected when
+it matches some --include (or none is given) and no --exclude, so folders no
+builder reads are skipped, e.g. `--exclude='*_128x128*'`. Each builder's README
+(tfds_builders/<name>/README.md) gives the globs for its release.
+
 The table is rewritten (whole, by rename) every --save_every images, and a
 second run skips the images it already holds, so an interrupted run goes on
 where it stopped; --redo starts over.
@@ -34,10 +40,20 @@ _TABLE = flags.DEFINE_string('table', None, 'Landmarks table to write; default <
 _WORKERS = flags.DEFINE_integer('workers', os.cpu_count() or 1, 'Processes (one per core).')
 _UPSAMPLES = flags.DEFINE_list('upsamples', [str(u) for u in landmarks.UPSAMPLES],
                                "Upsamplings tried in turn by dlib's detector.")
-_INCLUDE = flags.DEFINE_list('include', [], 'Only images whose relative path matches one of '
-                             "these globs, e.g. 'OriginalImg/*/Strong/*' (default: all).")
+_INCLUDE = flags.DEFINE_multi_string(
+    'include', [], "Glob on the path relative to --manual_dir, e.g. 'OriginalImg/*/Strong/*'; "
+    'repeatable: only images matching one of them (default: all).')
+_EXCLUDE = flags.DEFINE_multi_string(
+    'exclude', [], "Glob on the relative path, e.g. '*_128x128*'; repeatable: images matching "
+    'one of them are skipped, even if included.')
 _REDO = flags.DEFINE_bool('redo', False, 'Detect every image again, ignoring the table.')
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 500, 'Rewrite the table every N images.')
+
+
+def selected(rel: str, include=(), exclude=()) -> bool:
+  """Whether `rel` matches an `include` glob (or there is none) and no `exclude` glob."""
+  matches = lambda globs: any(fnmatch.fnmatchcase(rel, g) for g in globs)
+  return (not include or matches(include)) and not matches(exclude)
 
 
 def detect_file(args):
@@ -52,12 +68,13 @@ def detect_file(args):
 
 
 def run(manual_dir: str, output: str | None = None, *, workers: int = 1,
-        upsamples=landmarks.UPSAMPLES, include=(), redo: bool = False, save_every: int = 500,
-        progress: bool = True) -> dict:
+        upsamples=landmarks.UPSAMPLES, include=(), exclude=(), redo: bool = False,
+        save_every: int = 500, progress: bool = True) -> dict:
   """Detects what the table lacks and writes it; returns counts and the table's path.
 
-  `include`: globs on the relative path; only matching images are detected (a
-  release's folders no protocol reads, e.g. Oulu-CASIA's Weak and Dark light).
+  `include`, `exclude`: globs on the relative path (`selected`), to leave out a
+  release's folders no protocol reads (Oulu-CASIA's Weak and Dark light,
+  CASIA NIR-VIS 2.0's 128x128 copies).
   """
   manual_dir = os.path.expanduser(manual_dir)
   output = output or os.path.join(manual_dir, landmarks.TABLE_NAME)
@@ -68,7 +85,7 @@ def run(manual_dir: str, output: str | None = None, *, workers: int = 1,
   except landmarks.LandmarksUnavailable as e:
     raise SystemExit(str(e)) from e
   images = [rel for rel in real_data.find_images(manual_dir)
-            if not include or any(fnmatch.fnmatchcase(rel, g) for g in include)]
+            if selected(rel, include, exclude)]
   points, no_face, unreadable = {}, set(), set()
   if os.path.isfile(output) and not redo:
     points, no_face = landmarks.read_table(output)
@@ -111,7 +128,8 @@ def run(manual_dir: str, output: str | None = None, *, workers: int = 1,
 def main(argv):
   del argv
   s = run(_MANUAL_DIR.value, _TABLE.value, workers=_WORKERS.value, upsamples=_UPSAMPLES.value,
-          include=_INCLUDE.value, redo=_REDO.value, save_every=_SAVE_EVERY.value)
+          include=_INCLUDE.value, exclude=_EXCLUDE.value, redo=_REDO.value,
+          save_every=_SAVE_EVERY.value)
   print(f'{s["images"]} images ({s["kept"]} already in the table): {s["faces"]} with '
         f'landmarks ({s["upsampled"]} of the new ones needed upsampling), '
         f'{len(s["no_face"])} without a face found, {len(s["unreadable"])} unreadable '

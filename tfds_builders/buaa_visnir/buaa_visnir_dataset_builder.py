@@ -9,7 +9,8 @@ spectra of the training subjects), `gallery` (image 1 of each test subject),
 `probe` (their NIR images), `test_vis` (their other VIS images).
 
 Which file is which (see README, an assumption): a subject's images
-1 .. 2 * pairs are its VIS-NIR pairs, odd numbers VIS, even numbers NIR.
+1 .. 2 * pairs are its VIS-NIR pairs, odd numbers VIS, even numbers NIR. One
+of them missing from a subject's folder is skipped and counted in the log.
 """
 
 import os
@@ -64,17 +65,14 @@ class Builder(real_data.Builder):
     for n, subject in enumerate(subjects):
       for k in range(1, 2 * config.pairs + 1):
         rel = f'{subject}/{k}.bmp'
-        found = real_data.existing_image(root, rel, root)
-        if found is None:
-          raise real_data.ManualDataError(
-              f'{os.path.join(root, rel)} not found (nor as another image type); each subject '
-              f'needs images 1 .. {2 * config.pairs}\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}')
+        found = real_data.existing_image(root, rel, root)   # None: skipped and counted
+        rel = rel if found is None else real_data.relative(found, root)
         vis = k % 2 == 1
         split = ('train' if n < config.num_train else
                  'gallery' if k == 1 else 'test_vis' if vis else 'probe')
-        rel = os.path.relpath(found, root).replace(os.sep, '/')
         splits[split].append(real_data.Record(
-            path=f'{RELEASE}/{rel}', identity=ids[subject], modality=int(vis), image_id=rel))
+            path=f'{RELEASE}/{rel}', identity=ids[subject], modality=int(vis), image_id=rel,
+            missing=found is None))
     if not config.num_train:
       del splits['train']
     return splits

@@ -5,6 +5,8 @@ Configs `fold1` ... `fold10` are View 2's ten folds (the paper's test protocol),
 lists), `gallery` (its VIS gallery list, one image per test subject), `probe`
 (its NIR probe list) and `test_vis`, the other VIS images of the probe
 subjects found on disk (not in any list; the evaluator's VIS->VIS upper bound).
+A listed image missing from disk is skipped and counted in the log; a missing
+protocol file is an error naming it.
 """
 
 import os
@@ -88,12 +90,11 @@ class Builder(real_data.Builder):
     protocols = real_data.require(os.path.join(root, 'protocols'), 'protocol folder',
                                   self.MANUAL_DOWNLOAD_INSTRUCTIONS)
     eyes = read_eyes(root)
-    listed = {}    # split -> [(path relative to root, subject, modality)]
+    listed = {}    # split -> [(path relative to root, subject, modality, missing)]
     for split, names in list_names(config.name).items():
       listed[split], seen = [], set()
       for name in names:
-        path = real_data.require(os.path.join(protocols, name), f'protocol file {name}',
-                                 self.MANUAL_DOWNLOAD_INSTRUCTIONS)
+        path = real_data.require(os.path.join(protocols, name), f'protocol file {name}')
         want = name.split('_')[0].upper()
         for where, line in real_data.read_list(path):
           listed[split].append(self._resolve(root, line.split()[0], want, where))
@@ -102,15 +103,20 @@ class Builder(real_data.Builder):
           else:
             seen.add(listed[split][-1][0])
     listed['test_vis'] = self._other_vis(root, listed)
-    ids = real_data.contiguous_ids(s for rows in listed.values() for _, s, _ in rows)
+    ids = real_data.contiguous_ids(row[1] for rows in listed.values() for row in rows)
     return {split: [real_data.Record(
         path=f'{RELEASE}/{rel}', identity=ids[subject], modality=modality, image_id=rel,
-        eyes=eyes.get(os.path.splitext(rel)[0])) for rel, subject, modality in rows]
+        eyes=eyes.get(os.path.splitext(rel)[0]), missing=missing)
+                    for rel, subject, modality, missing in rows]
             for split, rows in listed.items()}
 
   @staticmethod
   def _resolve(root, entry, want, where):
-    """(path on disk relative to root, subject, modality) of one protocol line."""
+    """(path relative to root, subject, modality, missing) of one protocol line.
+
+    The path is the file on disk, or the line's own path where neither it nor
+    another image suffix is found (then `missing` is True).
+    """
     real_data.safe_join(root, entry, where)   # first: a path leaving the release is refused
     parts = entry.replace('\\', '/').split('/')
     if len(parts) < 4 or parts[-3].upper() not in ('NIR', 'VIS'):
@@ -120,19 +126,15 @@ class Builder(real_data.Builder):
       raise real_data.ManualDataError(f'{where}: {entry!r} is not a {want} image, '
                                       f'but the list holds {want} images only')
     found = real_data.existing_image(root, entry, where)
-    if found is None:
-      raise real_data.ManualDataError(
-          f'{where}: {entry!r} not found: expected '
-          f'{real_data.safe_join(root, entry, where)} (or the same name as .bmp / .jpg); '
-          'is the release complete?')
-    rel = os.path.relpath(found, root).replace(os.sep, '/')
-    return rel, parts[-2], 0 if want == 'NIR' else 1
+    rel = ('/'.join(p for p in parts if p not in ('', '.')) if found is None else
+           real_data.relative(found, root))
+    return rel, parts[-2], 0 if want == 'NIR' else 1, found is None
 
   @staticmethod
   def _other_vis(root, listed):
     """VIS images on disk of the probe subjects that no list of this protocol names."""
-    subjects = {s for _, s, _ in listed['probe']}
-    named = {os.path.splitext(rel)[0] for rows in listed.values() for rel, _, _ in rows}
+    subjects = {row[1] for row in listed['probe']}
+    named = {os.path.splitext(row[0])[0] for rows in listed.values() for row in rows}
     rows = []
     for session in sorted(os.listdir(root)):
       for subject in sorted(subjects):
@@ -143,5 +145,5 @@ class Builder(real_data.Builder):
           rel = f'{session}/VIS/{subject}/{name}'
           if real_data.is_image(name) and os.path.splitext(rel)[0] not in named:
             real_data.safe_join(root, rel, os.path.join(root, folder))
-            rows.append((rel, subject, 1))
+            rows.append((rel, subject, 1, False))
     return rows
