@@ -80,10 +80,8 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.train.eval_every = 500 if arg == 'cpu' else 0
     config.eval.val_identities = 50 if arg == 'cpu' else 0
   if arg == 'cpu':
-    # Softmax on 180 identities x 4 VIS memorises them by step 800 (VIS->VIS 76.5 %): render 8
-    # VIS per identity (gallery unchanged, test_vis a superset), jitter each photo as the
-    # renderer varies photos (pose, framing, light, exposure, focus, noise) and train with
-    # CosFace, which optimises the cosine score evaluation uses: VIS->VIS 96.2 %.
+    # Softmax on 4 VIS per identity memorises them (VIS->VIS 76.5 %); 8 jittered VIS and CosFace
+    # give 96.2 % (docs/results/2026-11-27-recognizer-alone.md).
     config.data.vis_per_identity = 8
     config.train.aug.update(rotation=10.0, scale=0.1, brightness=0.2, contrast=0.3, gamma=0.3,
                             shading=0.8, blur=1.0, noise=0.03)

@@ -118,9 +118,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.loss.att_stop_gradient = True
   # Whether Eq. (8)'s LAWM trains GA only (True), each loss then training the module it is
   # written for: LA (Eq. 7) A, LAWM GA. The paper trains A "with the generator"; through LAWM
-  # A lowers the term by shrinking Att, not by where the warp is right, and at lambda4 x 100
-  # (cpu, seed 0) Att fell within 200 steps (g_awm stayed 0.05, g_att 0.75 -> 1.18). At the
-  # paper's lambda4 that pull is ~1e-4 of LA's first term.
+  # A shrinks Att instead (docs/results/2026-11-29-tuning-cpu-seed0-seed2.md).
   config.loss.awm_stop_gradient = False
   # Ranges of a random alignment / flip / photometry (input_pipeline.FaceJitter) under which
   # F sees GA(IN) in Eq. (3); all 0 (the paper: F sees the one aligned crop).
@@ -179,10 +177,8 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.judge.recipe.model.arch = '29'
     config.judge.recipe.seed = config.recognizer.recipe.seed + 1
   if arg in ('cpu', 'demo'):
-    # F sees GA(IN) in Eq. (3) as it saw VIS photos in its own training (its recipe's jitter),
-    # so a pattern that moves F's features only from one exact crop does not pay. Demo, seed 0
-    # (tuning seed), under the demo's judge (below): GA(NIR) rank-1 13.75 -> 20.50 % (raw NIR
-    # 13.25 %).
+    # F sees GA(IN) in Eq. (3) under its own training jitter, so fooling F in one exact crop does
+    # not pay: judge GA rank-1 13.75 -> 20.50 % (docs/results/2026-11-28-which-judge.md).
     config.loss.id_jitter = config.recognizer.recipe.train.aug.to_dict()
   if arg == 'cpu':
     # The default identities (360: 180 test, 130 train GA and F, 50 held out to pick GA's
@@ -194,37 +190,25 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
                         attention_width=16, disc_width=32, mi_width=8, mi_resolution=32)
     config.train.update(num_steps=5000, log_every=100, image_every=500, checkpoint_every=500,
                         eval_every=1000)
-    # GA as the moving average of its parameters (decay 0.999, ~1000 steps). Seed 0 (tuning
-    # seed), against `cpu` with the last GA: F's fused gap closed 43.5 -> 45.6 %, the judge's
-    # GA(NIR) rank-1 41.11 -> 42.96 % (VR@FAR=1% 52.78 -> 53.89), SSIM to the twin 0.317 ->
-    # 0.355 (raw NIR 0.411). Seed 2, not tuned on: README, issue 13.
+    # EMA of GA's parameters (~1000 steps): the judge's figures and SSIM rose on seeds 0 and 2
+    # (docs/results/2026-11-29-averaged-ga.md).
     config.train.ema_decay = 0.999
-    # Eq. (10) as Brakel & Bengio's joint-vs-marginal classifier, not MINE's DV bound. Seed 0
-    # (tuning seed): the judge's GA(NIR) rank-1 42.96 -> 48.06 %, SSIM to the twin 0.355 ->
-    # 0.426 (raw NIR 0.411). Seed 4 (not tuned on): README, issue 13.
+    # Eq. (10) as Brakel & Bengio's classifier, not MINE's DV: judge GA rank-1 +5 points, SSIM
+    # +0.07-0.10 on seeds 0 and 4 (docs/results/2026-11-29-mi-estimator-jsd.md).
     config.loss.mi_estimator = 'jsd'
   elif arg == 'demo':
     config.data = datasets.synthetic_config('demo')
-    # F: the cpu recipe (CosFace, photo jitter) cut to 800 steps, ~5 min: VIS->VIS 88.3 % on
-    # the demo's test identities (softmax, 600 steps, no jitter: 76.0 %; with mild jitter
-    # 80.6 %; CosFace + mild jitter 83.6 %; seed 0, /tmp runs of 2026-11-28).
+    # F: the cpu recipe cut to 800 steps, ~5 min: VIS->VIS 88.3 %, where 600 softmax steps gave
+    # 76.0 % (docs/results/2026-11-28-make-demo-history.md).
     config.recognizer.recipe.train.num_steps = 800
-    # The judge: the cpu recipe (CosFace, photo jitter) at 0.375 width for 1000 steps. Softmax
-    # without photo jitter for 600 steps (the judge until 2026-11-28) was weaker (VIS twins of
-    # the demo's probes 69.0 % vs 81.0 %) and brittle: a blur or a contrast change of the raw
-    # probes that leaves identity alone cost it a third of its NIR rank-1 (15.0 -> 9.25 /
-    # 10.25 %; this judge: 13.25 -> 10.75 / 12.75 %), so it failed any generated face.
+    # The judge: the cpu recipe; the softmax judge before it failed a blurred raw probe as it
+    # failed GA's faces (docs/results/2026-11-28-which-judge.md).
     config.judge.recipe.train.num_steps = 1000
     config.judge.recipe.model.width = 0.375
-    # LY at 100x the paper's lambda3: LID's L1 over F's 256 features is 20-200x LY at the
-    # paper's weights (F's features are larger than LightCNN's), and LY is what keeps GA(NIR)
-    # on the probe's structure. Demo, seed 0 (tuning seed); judge rank-1 / VR@FAR=1% / SSIM
-    # to the twin of GA(NIR): lambda3 x1 20.50 / 23.75 / 0.222, x10 21.00 / 24.50 / 0.248,
-    # x30 24.00 / 27.00 / 0.272, x100 25.25 / 29.75 / 0.299, x300 22.25 / 29.75 / 0.282 (raw
-    # NIR 13.25 / 15.25 / 0.411); F's fused gap closed 24.9 % at x1, 23.8 % at x100. `cpu`
-    # keeps the paper's weights: lambda3 x100 with lambda5 x0.1 was its best on seed 0 but, on
-    # seed 2, raised SSIM to the twin (0.311 -> 0.352) and lost identity under F (gap closed
-    # 46.1 -> 37.2 %) and the judge (GA rank-1 36.30 -> 33.61 %) (README, issue 13).
+    # LY at 100x the paper's lambda3: at the paper's weights LID is 20-200x LY, the term that
+    # keeps GA(NIR) on the probe; judge GA rank-1 20.50 -> 25.25 %
+    # (docs/results/2026-11-28-which-judge.md). cpu keeps the paper's: there lambda3 x100 (with
+    # lambda5 x0.1) lost identity on seed 2 (docs/results/2026-11-29-tuning-cpu-seed0-seed2.md).
     config.loss.lambda3 = 10.0
     config.model.update(width=16, num_res=3, local_num_res=1, aux_width=16, aux_num_res=2,
                         attention_width=8, disc_width=16, mi_width=8, mi_resolution=32)
