@@ -34,6 +34,7 @@ class RenderParams:
   skin_nir_noise: float = 0.03
   iris_nir_link: float = 0.0        # 0: NIR iris independent of VIS; 1: set by its luminance
   extra_moles: float = 0.0          # mean number of moles added to the first Poisson(1.5)
+  lips_nir: float = 0.93            # NIR lips = this x NIR skin
   mole_nir_contrast: float = 0.35   # share of a mole's VIS darkening kept in NIR
   freckle_nir_contrast: float = 0.0
   texture_contrast: float = 0.0     # identity texture's albedo modulation in VIS (0: none)
@@ -94,17 +95,17 @@ HARD = RenderParams()
 
 CASIA = RenderParams(
     shape_scale=1.35, relief=0.35,
-    skin_nir_base=0.66, skin_nir_slope=0.24, skin_nir_noise=0.012,
-    iris_nir_link=0.8, extra_moles=1.0, mole_nir_contrast=0.75, freckle_nir_contrast=0.5,
-    texture_contrast=0.05, texture_nir_keep=0.85, pigment_nir_keep=0.3,
-    skin_noise_vis=0.02, skin_noise_nir=0.015, specular_nir=0.12,
+    skin_nir_base=0.5, skin_nir_slope=0.35, skin_nir_noise=0.01,
+    iris_nir_link=0.8, lips_nir=0.75, extra_moles=1.0, mole_nir_contrast=0.8,
+    freckle_nir_contrast=0.5, texture_contrast=0.05, texture_nir_keep=0.9, pigment_nir_keep=0.5,
+    skin_noise_vis=0.02, skin_noise_nir=0.015, specular_nir=0.06,
     yaw=6.0, roll=4.0, scale_jitter=0.05, centre_jitter=0.03,
     smile_prob=0.15, open_prob=0.08, closed_prob=0.03, brow_raise=0.02,
-    nir_backdrop=(0.08, 0.3), vis_backdrop=(0.55, 0.9), vis_backdrop_chroma=0.15,
+    nir_backdrop=(0.3, 0.6), vis_backdrop=(0.05, 0.95), vis_backdrop_chroma=0.3,
     clutter_gain=(0.1, 0.5), max_props=0,
     nir_azimuth=8.0, nir_elevation=(0.0, 12.0), nir_ambient=(0.35, 0.5),
     vis_azimuth=30.0, vis_elevation=(10.0, 40.0), vis_ambient=(0.35, 0.6),
-    nir_gain=(1.05, 1.2), nir_falloff=(2.0, 4.0), nir_blur=0.6, nir_noise=(0.01, 0.025),
+    nir_gain=(1.0, 1.15), nir_falloff=(1.5, 3.0), nir_blur=0.6, nir_noise=(0.01, 0.025),
     vis_exposure=(0.9, 1.1), vis_auto_exposure=0.5, vis_white_balance=0.04, vis_noise=0.006,
 )
 

@@ -582,7 +582,7 @@ def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random
            skin * 0.5)
 
   # Mouth: lips between outer and inner contours, dark opening, teeth.
-  lips = col(identity.lips_vis, identity.skin_nir * 0.93)
+  lips = col(identity.lips_vis, identity.skin_nir * p.lips_nir)
   _paint(img, cv.polygon(lm[48:60]), lips)
   inner = cv.polygon(lm[60:68])
   if inner.sum() > 0.5:
