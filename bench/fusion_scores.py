@@ -28,8 +28,8 @@ from configs import pcfh as pcfh_config  # noqa: E402
 from hfr_jax import datasets  # noqa: E402
 from hfr_jax import evaluate  # noqa: E402
 from hfr_jax import hallucinate  # noqa: E402
-from hfr_jax.models import lightcnn  # noqa: E402
 from hfr_jax.models import pcfh as pcfh_models  # noqa: E402
+from hfr_jax.recognizer import pretrained  # noqa: E402
 
 
 def separation(scores, probe_ids, gallery_ids):
@@ -68,7 +68,7 @@ def main():
   ga = pcfh_models.NIRToVIS(hallucinate.load_generator(args.export))
   weights = np.round(np.linspace(0.0, 1.0, 11), 2)
   for directory in args.recognizer:
-    curves = evaluate.generation_curves(ga, lightcnn.load_pretrained(directory), builder,
+    curves = evaluate.generation_curves(ga, pretrained.load_pretrained(directory), builder,
                                         name='pcfh', vis_to_vis=False)
     (s_raw, ids, gids), s_ga = curves['raw_nir'], curves['pcfh'][0]
     d_raw, z_raw = separation(np.asarray(s_raw), ids, gids)

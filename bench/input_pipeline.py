@@ -11,6 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from configs import common  # noqa: E402
 from hfr_jax import datasets  # noqa: E402
 from hfr_jax import input_pipeline  # noqa: E402
 
@@ -34,7 +35,7 @@ def main():
   parser.add_argument('--num_threads', type=int, default=4)
   args = parser.parse_args()
   print('python bench/input_pipeline.py ' + ' '.join(sys.argv[1:]))
-  data = datasets.synthetic_config('default')
+  data = common.synthetic_config('default')
   data.data_dir = args.data_dir
   data.num_identities, data.resolution = args.num_identities, args.resolution
   builder = datasets.prepare(data)

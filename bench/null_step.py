@@ -28,7 +28,7 @@ def main():
   import jax
 
   from configs import null as null_config
-  from hfr_jax import training
+  from hfr_jax import sharding
   from hfr_jax.null import train
   from hfr_jax.ops import align
 
@@ -37,16 +37,16 @@ def main():
   config.train.batch_size = args.batch
   r, crop = config.data.resolution, config.model.resolution
   trainer = train.Trainer(config, rngs=nnx.Rngs(0))
-  mesh = training.make_mesh()
+  mesh = sharding.make_mesh()
   graphdef, state = nnx.split(trainer)
-  state = training.replicate(state, mesh)
+  state = sharding.replicate(state, mesh)
   rng = np.random.default_rng(0)
   mean_face = np.asarray(align.mean_face(r))
   faces = lambda: rng.integers(0, 256, (args.batch, r, r, 3), dtype=np.uint8)
   points = lambda: (mean_face + rng.normal(0, 1, (args.batch, 68, 2))).astype(np.float32)
   batch = {'nir_image': faces(), 'nir_landmarks': points(), 'vis_image': faces(),
            'vis_landmarks': points()}
-  batch = training.shard_batch(batch, mesh)
+  batch = sharding.shard_batch(batch, mesh)
   step = train.make_train_step(config, graphdef)
   params = sum(x.size for x in jax.tree.leaves(nnx.state(trainer, nnx.Param)))
 

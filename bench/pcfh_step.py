@@ -28,7 +28,7 @@ def main():
   import jax
 
   from configs import pcfh as pcfh_config
-  from hfr_jax import training
+  from hfr_jax import sharding
   from hfr_jax.models import lightcnn
   from hfr_jax.ops import align
   from hfr_jax.pcfh import train
@@ -41,16 +41,16 @@ def main():
                                rngs=nnx.Rngs(0))
   recognizer.eval()
   trainer = train.Trainer(config, recognizer, rngs=nnx.Rngs(0))
-  mesh = training.make_mesh()
+  mesh = sharding.make_mesh()
   graphdef, state = nnx.split(trainer)
-  state = training.replicate(state, mesh)
+  state = sharding.replicate(state, mesh)
   rng = np.random.default_rng(0)
   lm = np.asarray(align.mean_face(r))
   batch = {'nir_image': rng.integers(0, 256, (args.batch, r, r, 3), dtype=np.uint8),
            'vis_image': rng.integers(0, 256, (args.batch, r, r, 3), dtype=np.uint8),
            'nir_landmarks': (lm + rng.normal(0, 1, (args.batch, 68, 2))).astype(np.float32),
            'vis_landmarks': (lm + rng.normal(0, 1, (args.batch, 68, 2))).astype(np.float32)}
-  batch = training.shard_batch(batch, mesh)
+  batch = sharding.shard_batch(batch, mesh)
   step = train.make_train_step(config, graphdef)
 
   print(f'config pcfh.py:{args.variant}  {r}x{r}  batch {args.batch}  '

@@ -10,25 +10,32 @@ python -m hfr_jax.main --config=configs/lightcnn.py:cpu --workdir=/tmp/lightcnn_
 python -m hfr_jax.main --config=configs/lightcnn.py:evaluate --workdir=/tmp/lcnn_casia \
     --config.pretrained_dir=lightcnn29v2 --config.data.manual_dir=~/casia   # no training
 
-The run saves a `hfr_jax.models.lightcnn.load_pretrained` directory at
+The run saves a `hfr_jax.recognizer.pretrained.load_pretrained` directory at
 `config.output_dir` (default WORKDIR/pretrained) and reports NIR->VIS and
 VIS->VIS on the gallery / probe / test_vis splits.
 """
 
+import os
+import sys
+
 import ml_collections
 
-from hfr_jax import datasets
+# config_flags loads this file by path, as a module of no package: the `configs` beside it
+# is then made importable, wherever the command runs.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __package__ != 'configs' and _ROOT not in sys.path:
+  sys.path.insert(0, _ROOT)
+from configs import common  # noqa: E402
 
 VARIANTS = ('default', 'cpu', 'small', 'evaluate')
 
 
 def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
-  if arg not in VARIANTS:
-    raise ValueError(f'configs/lightcnn.py: unknown variant {arg!r} ({", ".join(VARIANTS)})')
+  common.parse_variant(arg, 'configs/lightcnn.py', {'variants': VARIANTS}, single=True)
   config = ml_collections.ConfigDict()
   config.method = 'lightcnn'
   config.seed = 0
-  config.data = datasets.synthetic_config('small' if arg == 'small' else 'default')
+  config.data = common.synthetic_config('small' if arg == 'small' else 'default')
   config.output_dir = ''          # '' -> WORKDIR/pretrained
   # A load_pretrained directory to score instead of training one ('' -> train).
   config.pretrained_dir = ''
@@ -50,7 +57,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.train.batch_size = 128
   config.train.loss = 'softmax'   # or 'cosface' (margin softmax on normalised features)
   config.train.margin = dict(scale=30.0, margin=0.35)   # CosFace s, m (Wang et al. 2018)
-  # hfr_jax.input_pipeline.FaceJitter ranges; the recipe: crop jitter and flip only.
+  # hfr_jax.ops.augment.FaceJitter ranges; the recipe: crop jitter and flip only.
   config.train.aug = dict(rotation=0.0, scale=0.0, shift=6.0, flip_prob=0.5, brightness=0.0,
                           contrast=0.0, gamma=0.0, shading=0.0, blur=0.0, noise=0.0)
   config.train.log_every = 50
@@ -89,6 +96,6 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   if arg == 'evaluate':
     # LightCNN-29v2's published NIR-VIS 2.0 rank-1 is about 96.8 % (Wu et al. 2018); our
     # alignment onto the mean face at 128x128 stands in for the release's eye-based crop.
-    config.data = datasets.real_config('casia_nir_vis2', 'fold1')
+    config.data = common.real_config('casia_nir_vis2', 'fold1')
     config.pretrained_dir = 'lightcnn29v2'
   return config

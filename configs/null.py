@@ -19,9 +19,17 @@ MUNIT (64, MLP 256); weights start from MUNIT's (gan 1, x 10, s 1, c 1) and
 UNIT's KL weight (0.01); see `loss` below.
 """
 
+import os
+import sys
+
 import ml_collections
 
-from hfr_jax import datasets
+# config_flags loads this file by path, as a module of no package: the `configs` beside it
+# is then made importable, wherever the command runs.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __package__ != 'configs' and _ROOT not in sys.path:
+  sys.path.insert(0, _ROOT)
+from configs import common  # noqa: E402
 
 SETTINGS = ('base', 'vae', 'gan', 'vae_gan', 'kmeans')
 SCALES = ('default', 'demo', 'casia', 'oulu', 'cufsf')
@@ -35,17 +43,9 @@ REAL_DATA = {
 
 
 def parse(arg: str) -> tuple[str, str]:
-  """'gan,demo' -> ('gan', 'demo'); either part may be left out."""
-  setting, scale = 'vae_gan', 'default'
-  for part in filter(None, (p.strip() for p in arg.split(','))):
-    if part in SETTINGS:
-      setting = part
-    elif part in SCALES:
-      scale = part
-    else:
-      raise ValueError(f'configs/null.py: unknown variant {part!r} (settings: '
-                       f'{", ".join(SETTINGS)}; scales: {", ".join(SCALES)})')
-  return setting, scale
+  """'gan,demo' -> ('gan', 'demo'); either part may be left out (the last named wins)."""
+  found = common.parse_variant(arg, 'configs/null.py', {'settings': SETTINGS, 'scales': SCALES})
+  return (found['settings'] or ['vae_gan'])[-1], (found['scales'] or ['default'])[-1]
 
 
 def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
@@ -54,7 +54,7 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
   config.method = 'kmeans' if setting == 'kmeans' else 'null'
   config.setting = setting
   config.seed = 0
-  config.data = datasets.synthetic_config('demo' if scale == 'demo' else 'default')
+  config.data = common.synthetic_config('demo' if scale == 'demo' else 'default')
   config.eval_data = None   # a config.data-like dict: cross-dataset evaluation
 
   config.model = ml_collections.ConfigDict()
@@ -112,7 +112,7 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
   config.kmeans.batch_size = 64
 
   if scale in REAL_DATA:
-    config.data = datasets.real_config(REAL_DATA[scale]['name'], REAL_DATA[scale]['config'])
+    config.data = common.real_config(REAL_DATA[scale]['name'], REAL_DATA[scale]['config'])
   elif scale == 'demo':
     # 32x32 crops (the set's 64x64 faces hold the inner face in ~30 pixels); a discriminator
     # whose 2 scales see 16 and 8 pixel patches of them. ~0.1 s a step on 2 cores.

@@ -20,10 +20,18 @@ against F, so F's scores can reward patterns that fool F without drawing the
 person; the judge took no part in training.
 """
 
+import os
+import sys
+
 import ml_collections
 
-from configs import lightcnn as lightcnn_config
-from hfr_jax import datasets
+# config_flags loads this file by path, as a module of no package: the `configs` beside it
+# is then made importable, wherever the command runs.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __package__ != 'configs' and _ROOT not in sys.path:
+  sys.path.insert(0, _ROOT)
+from configs import common  # noqa: E402
+from configs import lightcnn as lightcnn_config  # noqa: E402
 
 SCALES = ('default', 'hires', 'casia', 'casia_oulu', 'casia_buaa', 'cpu', 'demo')
 ABLATIONS = ('no_awm', 'no_mic')
@@ -32,17 +40,11 @@ CROSS_DATASET = {'casia_oulu': ('oulu_casia_nir_vis', 'default'),
 
 
 def parse(arg: str) -> tuple[str, frozenset]:
-  """'cpu,no_awm' -> ('cpu', {'no_awm'}): one scale (default: 'default'), any ablations."""
-  scale, ablations = 'default', set()
-  for part in filter(None, (p.strip() for p in arg.split(','))):
-    if part in SCALES:
-      scale = part
-    elif part in ABLATIONS:
-      ablations.add(part)
-    else:
-      raise ValueError(f'configs/pcfh.py: unknown variant {part!r} (scales: '
-                       f'{", ".join(SCALES)}; ablations: {", ".join(ABLATIONS)})')
-  return scale, frozenset(ablations)
+  """'cpu,no_awm' -> ('cpu', {'no_awm'}): one scale (default: 'default'; the last named
+  wins), any ablations."""
+  found = common.parse_variant(arg, 'configs/pcfh.py',
+                               {'scales': SCALES, 'ablations': ABLATIONS})
+  return (found['scales'] or ['default'])[-1], frozenset(found['ablations'])
 
 
 def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
@@ -50,12 +52,12 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.method = 'pcfh'
   config.seed = 0
-  config.data = datasets.synthetic_config('default')
+  config.data = common.synthetic_config('default')
   config.eval_data = None         # a config.data-like dict: cross-dataset evaluation
   config.use_awm = 'no_awm' not in ablations
   config.use_mic = 'no_mic' not in ablations
 
-  # The frozen recognizer F: a hfr_jax.models.lightcnn.load_pretrained directory
+  # The frozen recognizer F: a hfr_jax.recognizer.pretrained.load_pretrained directory
   # ('' -> WORKDIR/recognizer/pretrained). When it is missing, it is trained
   # first on the dataset's VIS training images with `recipe`.
   config.recognizer = ml_collections.ConfigDict()
@@ -120,7 +122,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   # written for: LA (Eq. 7) A, LAWM GA. The paper trains A "with the generator"; through LAWM
   # A shrinks Att instead (docs/results/2026-11-29-tuning-cpu-seed0-seed2.md).
   config.loss.awm_stop_gradient = False
-  # Ranges of a random alignment / flip / photometry (input_pipeline.FaceJitter) under which
+  # Ranges of a random alignment / flip / photometry (hfr_jax.ops.augment.FaceJitter) under which
   # F sees GA(IN) in Eq. (3); all 0 (the paper: F sees the one aligned crop).
   config.loss.id_jitter = dict(rotation=0.0, scale=0.0, shift=0.0, flip_prob=0.0,
                                brightness=0.0, contrast=0.0, gamma=0.0, shading=0.0,
@@ -162,10 +164,10 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.data.resolution = 256
     config.model.mi_resolution = 128
   elif arg in ('casia', 'casia_oulu', 'casia_buaa'):
-    config.data = datasets.real_config('casia_nir_vis2', 'fold1')
+    config.data = common.real_config('casia_nir_vis2', 'fold1')
     # Sec. 4.1: the fold-1 model meets the BUAA and Oulu test sets, their training sets unused.
     if arg != 'casia':
-      config.eval_data = datasets.real_config(*CROSS_DATASET[arg])
+      config.eval_data = common.real_config(*CROSS_DATASET[arg])
     config.recognizer.train_if_missing = False
     config.recognizer.dir = 'lightcnn29v2'   # hfr_jax.tools.convert_lightcnn output
     config.recognizer.recipe = lightcnn_config.get_config('default')   # what F is: 29v2
@@ -197,7 +199,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     # +0.07-0.10 on seeds 0 and 4 (docs/results/2026-11-29-mi-estimator-jsd.md).
     config.loss.mi_estimator = 'jsd'
   elif arg == 'demo':
-    config.data = datasets.synthetic_config('demo')
+    config.data = common.synthetic_config('demo')
     # F: the cpu recipe cut to 800 steps, ~5 min: VIS->VIS 88.3 %, where 600 softmax steps gave
     # 76.0 % (docs/results/2026-11-28-make-demo-history.md).
     config.recognizer.recipe.train.num_steps = 800

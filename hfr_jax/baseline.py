@@ -35,7 +35,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       batch_size=config.eval_batch_size)
   return evaluate.write_report(
       workdir, curves, title='Raw-pixel baseline (aligned gray, cosine)',
-      dataset={'name': config.data.name, 'config': builder.builder_config.name,
-               'data_dir': str(builder.data_dir)},
+      dataset=evaluate.dataset_info(builder),
       config=config,
       notes=f'Faces aligned by a similarity transform onto the mean shape at {size}x{size}.')

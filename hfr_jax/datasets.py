@@ -1,6 +1,8 @@
-"""Dataset lookup from a config: `config.data` -> a prepared TFDS builder."""
+"""Dataset lookup from a config: `config.data` -> a prepared TFDS builder.
 
-import dataclasses
+`config.data` itself is made by the configs (`configs/common.py`).
+"""
+
 import importlib
 
 import jax
@@ -9,54 +11,6 @@ import ml_collections
 import tensorflow_datasets as tfds
 
 from tfds_builders.synthetic_nir_vis import presets
-
-
-def render_overrides() -> ml_collections.ConfigDict:
-  """`config.data.render`: one field per `presets.RenderParams` field, None = the preset's."""
-  types = {f.name: type(f.default) for f in dataclasses.fields(presets.RenderParams)}
-  return ml_collections.ConfigDict(
-      {name: ml_collections.config_dict.placeholder(t) for name, t in types.items()})
-
-
-def synthetic_config(variant: str = 'default') -> ml_collections.ConfigDict:
-  """`config.data` for synthetic_nir_vis: 'default' (paper scale), 'demo' or 'small' (CPU).
-
-  `preset` picks the renderer's ranges (tfds_builders/synthetic_nir_vis/presets.py:
-  'casia', the default, or 'hard'); any field of `render` set overrides the preset's,
-  e.g. --config.data.preset=hard or --config.data.render.yaw=10.
-  """
-  data = ml_collections.ConfigDict()
-  data.name = 'synthetic_nir_vis'
-  data.config = ''             # builder config name, for datasets other than synthetic
-  data.data_dir = ml_collections.config_dict.placeholder(str)   # None: TFDS default
-  data.seed = 0
-  data.preset = presets.DEFAULT_PRESET
-  data.render = render_overrides()
-  if variant == 'small':
-    data.num_identities, data.resolution = 40, 64
-    data.vis_per_identity, data.nir_per_identity = 3, 3
-  elif variant == 'demo':      # make demo: 100 test identities at 64x64, renders in seconds
-    data.num_identities, data.resolution = 200, 64
-    data.vis_per_identity, data.nir_per_identity = 4, 4
-  elif variant == 'default':
-    data.num_identities, data.resolution = 360, 144
-    data.vis_per_identity, data.nir_per_identity = 4, 6
-  else:
-    raise ValueError(f'unknown synthetic data variant {variant!r} (default, demo, small)')
-  return data
-
-
-def real_config(name: str, builder_config: str, resolution: int = 144
-                ) -> ml_collections.ConfigDict:
-  """`config.data` for a tfds_builders/<name> manual-download set (resolution^2 crops).
-
-  `data_dir` (None: TFDS's default) and `manual_dir` (None: <data_dir>/downloads/manual)
-  are left for the command line.
-  """
-  return ml_collections.ConfigDict({
-      'name': name, 'config': builder_config, 'resolution': resolution,
-      'data_dir': ml_collections.config_dict.placeholder(str),
-      'manual_dir': ml_collections.config_dict.placeholder(str)})
 
 
 def builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
@@ -99,6 +53,13 @@ def prepare(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   if jax.process_count() > 1 and not later:
     multihost_utils.sync_global_devices('datasets.prepare')
   return b
+
+
+def prepare_eval(config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder
+                 ) -> tfds.core.DatasetBuilder:
+  """The set a method's test protocol runs on: `config.eval_data` prepared (cross-dataset
+  evaluation), else `builder`, the one it trained on."""
+  return prepare(config.eval_data) if config.get('eval_data') else builder
 
 
 def recognizer_data(recipe: ml_collections.ConfigDict,

@@ -29,9 +29,10 @@ from matplotlib import pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from hfr_jax import fileio  # noqa: E402
 from hfr_jax import input_pipeline  # noqa: E402
 from hfr_jax import metrics  # noqa: E402
-from hfr_jax import training  # noqa: E402
+from hfr_jax import sharding  # noqa: E402
 from hfr_jax.recognizer import features as recognizer_features  # noqa: E402
 
 
@@ -77,9 +78,9 @@ def split_outputs(fn, builder, split: str, *, records=None, modality: int | None
   if records is None:
     records = np.arange(len(index.identity)) if modality is None else index.records(modality)
   records = np.asarray(records)
-  mesh = training.make_mesh()
+  mesh = sharding.make_mesh()
   batch_size = -(-batch_size // mesh.size) * mesh.size
-  outs = [training.gather(fn(training.shard_batch(batch, mesh)))
+  outs = [sharding.gather(fn(sharding.shard_batch(batch, mesh)))
           for batch in input_pipeline.evaluation(source, index, batch_size=batch_size,
                                                  records=records, twins=twins)]
   # Padding comes last, in the last batch only.
@@ -122,7 +123,7 @@ def replicated_state(module):
   """(graphdef, state) of `module`, the state replicated over every device for a jit over a
   sharded batch (a loaded model's arrays live on one device)."""
   graphdef, state = nnx.split(module)
-  return graphdef, training.replicate(state, training.make_mesh())
+  return graphdef, sharding.replicate(state, sharding.make_mesh())
 
 
 def recognizer_fn(recognizer):
@@ -161,6 +162,12 @@ def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
                                  **_vis_records(protocol), **kw)
     curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
   return curves
+
+
+def dataset_info(builder) -> dict:
+  """results.json's `dataset`: the builder's name, config name and data_dir."""
+  return {'name': builder.name, 'config': builder.builder_config.name,
+          'data_dir': str(builder.data_dir)}
 
 
 def has_split(builder, split: str) -> bool:
@@ -354,7 +361,7 @@ def _fmt(x):
   return f'{100 * x:.2f}'
 
 
-def _gap_or_none(results: dict, gap: tuple[str, str]) -> float | None:
+def gap_or_none(results: dict, gap: tuple[str, str]) -> float | None:
   """gap_closed of gap = (raw, method); None, not NaN, when there is no gap (NaN is not JSON)
   or no vis_to_vis to measure it against."""
   if 'vis_to_vis' not in results:
@@ -397,7 +404,7 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   level), roc.png, cmc.png, curves.npz (`curve_points` of `curves`, and of
   `judged` with keys 'judge.roc.<name>', 'judge.cmc.<name>'), any `images`
   ({'grid.png': (H, W, 3) float in [0, 1]}) and report.md to `workdir`, each
-  file complete or not at all (written to a temporary name, then renamed).
+  file complete or not at all (`fileio.write_atomic`).
   `gap` = (raw, method) adds
   `gap_closed` of `method` over `raw` against curves['vis_to_vis'] (and
   `gap`: {'raw', 'method'}, which rows it compares).
@@ -430,7 +437,7 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   headline = ''
   if gap is not None and 'vis_to_vis' in results:
     payload['gap'] = {'raw': gap[0], 'method': gap[1]}
-    payload['gap_closed'] = closed = _gap_or_none(results, gap)
+    payload['gap_closed'] = closed = gap_or_none(results, gap)
     share = 'no gap to close' if closed is None else f'{100 * closed:.1f} % of the rank-1 gap'
     headline = (f"\n**Gap closed** by {gap[1]}: {share} between {gap[0]} "
                 f"({_fmt(results[gap[0]]['rank1'])} %) and vis_to_vis "
@@ -454,7 +461,7 @@ raw_nir, the probe itself, is the floor.
     by_judge = {name: metrics.summary(*c) for name, c in judged.items()}
     payload['judge'] = dict(by_judge)
     if gap is not None:
-      payload['judge']['gap_closed'] = _gap_or_none(by_judge, gap)
+      payload['judge']['gap_closed'] = gap_or_none(by_judge, gap)
     payload['judge']['recognizer'] = judge or {}
     judge_table = _judge_table(results, by_judge, payload, judge or {})
   first = next(iter(counts.values()))
@@ -477,29 +484,23 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 
 Commit `{payload['git_commit']}`, {payload['created']}.
 """
-  if not training.is_main_process():
+  if not sharding.is_main_process():
     return payload
   os.makedirs(workdir, exist_ok=True)
-  for name in ('roc.png', 'cmc.png'):
-    tmp = os.path.join(workdir, 'tmp.' + name)
-    (plot_roc if name == 'roc.png' else plot_cmc)(curves, tmp)
-    os.replace(tmp, os.path.join(workdir, name))
+  fileio.write_atomic(os.path.join(workdir, 'roc.png'), lambda tmp: plot_roc(curves, tmp))
+  fileio.write_atomic(os.path.join(workdir, 'cmc.png'), lambda tmp: plot_cmc(curves, tmp))
   points = curve_points(curves)
   if judged is not None:
     points.update({f'judge.{k}': v for k, v in curve_points(judged).items() if k != 'far'})
-  tmp = os.path.join(workdir, 'tmp.curves.npz')
-  with open(tmp, 'wb') as f:
-    np.savez(f, **points)
-  os.replace(tmp, os.path.join(workdir, 'curves.npz'))
+
+  def write_npz(tmp):
+    with open(tmp, 'wb') as f:
+      np.savez(f, **points)
+  fileio.write_atomic(os.path.join(workdir, 'curves.npz'), write_npz)
   for name, image in (images or {}).items():
-    tmp = os.path.join(workdir, 'tmp.' + name)
-    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp, 'PNG')
-    os.replace(tmp, os.path.join(workdir, name))
-  for name, text in (('results.json', json.dumps(payload, indent=2, default=str,
-                                                   allow_nan=False)),
-                     ('report.md', report)):
-    tmp = os.path.join(workdir, 'tmp.' + name)
-    with open(tmp, 'w') as f:
-      f.write(text)
-    os.replace(tmp, os.path.join(workdir, name))
+    fileio.write_atomic(os.path.join(workdir, name), lambda tmp, image=image: Image.fromarray(
+        np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp, 'PNG'))
+  fileio.write_text(os.path.join(workdir, 'results.json'),
+                   json.dumps(payload, indent=2, default=str, allow_nan=False))
+  fileio.write_text(os.path.join(workdir, 'report.md'), report)
   return payload

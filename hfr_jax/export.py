@@ -4,7 +4,8 @@
 always inside `hfr_jax.models`) and its keyword arguments, so `load` rebuilds
 the model from the directory alone: inference code (`hfr_jax.hallucinate`,
 a notebook) imports no training module. The directory is written under a
-temporary name and renamed, so it is either a whole export or absent.
+temporary name and renamed (`fileio.write_atomic`), so it is either a whole
+export or absent.
 Parameters and other non-RNG state (running statistics, spectral-norm
 vectors) are stored; RNG streams are made afresh on load.
 
@@ -17,14 +18,14 @@ import functools
 import importlib
 import json
 import os
-import shutil
-import tempfile
 
 from flax import nnx
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
+
+from hfr_jax import fileio
 
 META = 'export.json'
 _STORED = nnx.Not(nnx.RngState)
@@ -59,20 +60,13 @@ def save(module: nnx.Module, directory: str, *, factory: str, kwargs: dict,
 
 def _write(values, directory: str, factory: str, kwargs: dict, info: dict | None,
            multiprocessing_options):
-  parent = os.path.dirname(directory)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix='.tmp-export-', dir=parent)
-  try:
+  def write(tmp):
     with ocp.StandardCheckpointer(multiprocessing_options=multiprocessing_options) as ckpt:
       ckpt.save(os.path.join(tmp, 'params'), values)
       ckpt.wait_until_finished()
     with open(os.path.join(tmp, META), 'w') as f:
       json.dump({'factory': factory, 'kwargs': kwargs, 'info': info or {}}, f, indent=2)
-    if os.path.exists(directory):
-      shutil.rmtree(directory)
-    os.replace(tmp, directory)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
+  fileio.write_atomic(directory, write, directory=True)
 
 
 def read_meta(directory: str, *, what: str = 'an export') -> dict:

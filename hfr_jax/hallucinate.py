@@ -23,6 +23,7 @@ from PIL import Image
 
 from hfr_jax import cli
 from hfr_jax import export
+from hfr_jax import fileio
 from hfr_jax import landmarks as landmarks_lib
 from hfr_jax.models import pcfh
 
@@ -96,9 +97,8 @@ def main(argv):
     out = hallucinate(ga, np.stack([f[0] for f in chunk]), np.stack([f[1] for f in chunk]))
     for path, image in zip(files[start:start + 16], out):
       name = os.path.splitext(os.path.basename(path))[0] + '.png'
-      tmp = os.path.join(_OUTPUT.value, '.tmp.' + name)
-      Image.fromarray(image).save(tmp, 'PNG')
-      os.replace(tmp, os.path.join(_OUTPUT.value, name))
+      fileio.write_atomic(os.path.join(_OUTPUT.value, name),
+                         lambda tmp, image=image: Image.fromarray(image).save(tmp, 'PNG'))
   print(f'{len(files)} VIS image(s) written to {_OUTPUT.value}')
 
 

@@ -32,6 +32,7 @@ import jax
 
 from hfr_jax import cli
 from hfr_jax import evaluate
+from hfr_jax import fileio
 from hfr_jax import main as hfr_main
 from hfr_jax import multihost
 from hfr_jax import report
@@ -219,10 +220,7 @@ def _write(workdir: str, name: str, text: str):
   if jax.process_index() != 0:
     return
   os.makedirs(workdir, exist_ok=True)
-  tmp = os.path.join(workdir, 'tmp.' + name)
-  with open(tmp, 'w') as f:
-    f.write(text)
-  os.replace(tmp, os.path.join(workdir, name))
+  fileio.write_text(os.path.join(workdir, name), text)
 
 
 def main(argv):

@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from hfr_jax import fileio
+
 SIDECAR_SUFFIXES = ('.pts', '.txt', '.npy')
 
 
@@ -144,10 +146,7 @@ def write_table(path: str, points: dict, no_face, unreadable=(), upsamples=UPSAM
       'no_face': sorted(no_face),
       'unreadable': sorted(unreadable),
   }
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(table, f, separators=(',', ':'))
-  os.replace(tmp, path)
+  fileio.write_text(path, json.dumps(table, separators=(',', ':')))
 
 
 def _number(x: float):

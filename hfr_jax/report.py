@@ -28,6 +28,7 @@ import numpy as np
 
 from hfr_jax import cli
 from hfr_jax import evaluate
+from hfr_jax import fileio
 from hfr_jax import metrics
 from hfr_jax import published
 
@@ -309,8 +310,7 @@ def write(workdirs: list[str], output: str) -> str:
   blocks = _blocks(runs, output)
   text = _markdown(blocks)
   for name, content in (('report.md', text), ('report.html', _html(blocks, output))):
-    with open(os.path.join(output, name), 'w') as f:
-      f.write(content)
+    fileio.write_text(os.path.join(output, name), content)
   return text
 
 

@@ -1,4 +1,4 @@
-"""What every trainer shares: mesh, sharding, RNG streams, checkpoints, logs, the loop.
+"""What every trainer shares: RNG streams, checkpoints, logs, the loop.
 
 A method supplies an NNX `trainer` module (its players and their optimisers),
 a jit'd `step(state, batch, rng) -> (state, metrics)` over that module's
@@ -8,15 +8,11 @@ scalars and images, checkpoints with the input position, validation with
 keep-best, and resuming after a kill. Checkpoint, validation, image and log
 schedules are independent of each other.
 
-Data parallel everywhere: the batch is split over a 1-D mesh axis 'data' and
-parameters are replicated, so one code path runs on a CPU, 8 fake CPU devices
-(XLA_FLAGS=--xla_force_host_platform_device_count=8), a GPU or a TPU slice.
-
-Several processes (`hfr_jax.multihost`): the mesh spans every process's
-devices; each process hands `shard_batch` its own rows of the global batch
-and `gather` brings outputs back to every process; all of them step, save and
-restore checkpoints (orbax coordinates the writes), and process 0 alone
-writes TensorBoard files and prints progress (`is_main_process`).
+Data parallel everywhere (`hfr_jax.sharding`): the batch is split over a 1-D
+mesh axis 'data' and parameters are replicated. With several processes
+(`hfr_jax.multihost`) all of them step, save and restore checkpoints (orbax
+coordinates the writes), and process 0 alone writes TensorBoard files and
+prints progress (`sharding.is_main_process`).
 """
 
 import dataclasses
@@ -32,66 +28,9 @@ import grain
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
-from jax.experimental import multihost_utils
 import tensorboardX
 
-
-def make_mesh(devices=None) -> jax.sharding.Mesh:
-  """1-D 'data' mesh over `devices` (default: all of them)."""
-  # Auto axes: XLA propagates the batch sharding through the step (GSPMD), so
-  # model code needs no sharding annotations.
-  devices = jax.devices() if devices is None else list(devices)
-  return jax.make_mesh((len(devices),), ('data',), axis_types=(jax.sharding.AxisType.Auto,),
-                       devices=devices)
-
-
-def data_sharding(mesh) -> NamedSharding:
-  return NamedSharding(mesh, P('data'))
-
-
-def replicated(mesh) -> NamedSharding:
-  return NamedSharding(mesh, P())
-
-
-def shard_batch(batch, mesh):
-  """Host-local numpy batch -> global arrays split over 'data' along axis 0."""
-  sharding = data_sharding(mesh)
-  def put(x):
-    x = np.asarray(x)
-    if x.shape[0] * jax.process_count() % mesh.size:
-      raise ValueError(f'global batch {x.shape[0] * jax.process_count()} is not divisible by '
-                       f'the {mesh.size} devices; pick a batch size that is')
-    return jax.make_array_from_process_local_data(sharding, x)
-  return jax.tree.map(put, batch)
-
-
-def replicate(tree, mesh):
-  """`tree` replicated over `mesh`; with several processes each passes its own equal copy."""
-  if jax.process_count() == 1:
-    return jax.device_put(tree, replicated(mesh))
-
-  def put(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      return jax.device_put(x, replicated(mesh))
-    # A process can only place data on its own devices (and device_put refuses PRNG keys).
-    return multihost_utils.host_local_array_to_global_array(x, mesh, P())
-  return jax.tree.map(put, tree)
-
-
-def gather(tree):
-  """Arrays -> numpy, whole, on every process (a global array's other rows are fetched)."""
-  def whole(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-      return multihost_utils.process_allgather(x, tiled=True)
-    return np.asarray(x)
-  return jax.tree.map(whole, tree)
-
-
-def is_main_process() -> bool:
-  """Whether this process writes what one process writes: logs, reports, exports, images."""
-  return jax.process_index() == 0
+from hfr_jax import sharding
 
 
 def check_finite(losses: dict, step: int):
@@ -186,7 +125,7 @@ class Logger:
 
   def __init__(self, workdir: str, total_steps: int, *, every: int = 10, name: str = '',
                bar: bool | None = None):
-    self.active = is_main_process()
+    self.active = sharding.is_main_process()
     self.writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
                    if self.active else None)
     self.total, self.every, self.name = total_steps, every, name
@@ -329,14 +268,14 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
   it on resume. `preview(state, batch)` -> {tag: (H, W, 3) image in [0, 1]}.
   `stop_at` leaves after that step with a checkpoint, as a preemption would.
   """
-  mesh = mesh or make_mesh()
+  mesh = mesh or sharding.make_mesh()
   ckpt = Checkpoints(os.path.join(workdir, 'checkpoints'), max_to_keep=2)
   keeper = (Checkpoints(os.path.join(workdir, 'best'), max_to_keep=1, best_metric=best_metric)
             if validate is not None and best_metric else None)
   step = ckpt.restore(_players(trainer, checkpointed), batches) or 0
-  if step and is_main_process():
+  if step and sharding.is_main_process():
     print(f'{name}: resuming from the checkpoint at step {step}', file=sys.stderr, flush=True)
-  state = replicate(nnx.state(trainer), mesh)
+  state = sharding.replicate(nnx.state(trainer), mesh)
   logger = Logger(workdir, schedule.num_steps, every=schedule.log_every, name=name)
   last = schedule.num_steps if stop_at is None else min(stop_at, schedule.num_steps)
   try:
@@ -344,7 +283,7 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
       batch = next(batches)
       if batch_keys is not None:
         batch = {k: batch[k] for k in batch_keys}
-      batch = shard_batch(batch, mesh)
+      batch = sharding.shard_batch(batch, mesh)
       state, metrics = step_fn(state, batch, jax.random.fold_in(step_key, step))
       step += 1
       save = schedule.due(schedule.checkpoint_every, step) or step == last
@@ -355,7 +294,7 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
         logger.progress(step, metrics)
       if preview is not None and schedule.due(schedule.image_every, step):
         few = jax.tree.map(lambda a: a[:4], batch)   # the global batch's first rows
-        logger.images(step, gather(preview(state, few)))
+        logger.images(step, sharding.gather(preview(state, few)))
       if evaluate or save:
         nnx.update(trainer, state)
       if evaluate:

@@ -26,6 +26,7 @@ from PIL import Image
 
 from hfr_jax import cli
 from hfr_jax import export
+from hfr_jax import fileio
 from hfr_jax import hallucinate
 from hfr_jax import landmarks as landmarks_lib
 from hfr_jax.models import null as null_models
@@ -89,9 +90,7 @@ def _translate(graphdef, state, images, points, styles):
 def save_png(image: np.ndarray, directory: str, like: str):
   """Writes `image` as DIRECTORY/<like's stem>.png, whole or not at all."""
   target = os.path.join(directory, os.path.splitext(os.path.basename(like))[0] + '.png')
-  partial = os.path.join(directory, '.partial.' + os.path.basename(target))
-  Image.fromarray(image).save(partial, 'PNG')
-  os.replace(partial, target)
+  fileio.write_atomic(target, lambda tmp: Image.fromarray(image).save(tmp, 'PNG'))
 
 
 def main(argv):

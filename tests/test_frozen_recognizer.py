@@ -9,12 +9,14 @@ import jax
 import numpy as np
 import pytest
 
+from configs import common
 from configs import lightcnn as lightcnn_config
 from configs import pcfh as pcfh_config
 from hfr_jax import datasets
 from hfr_jax import input_pipeline
 from hfr_jax.models import lightcnn
 from hfr_jax.recognizer import frozen
+from hfr_jax.recognizer import pretrained
 from hfr_jax.recognizer import train as recognizer_train
 
 from conftest import tiny_data_config
@@ -26,7 +28,7 @@ IDENTITY_FIELDS = ('name', 'config', 'data_dir', 'seed', 'num_identities', 'reso
 def test_recognizer_data_keeps_the_methods_identities_and_the_recipes_vis_count():
   recipe = lightcnn_config.get_config('cpu').data
   assert recipe.vis_per_identity == 8          # what measured VIS->VIS 96 %
-  data = datasets.synthetic_config('demo')
+  data = common.synthetic_config('demo')
   data.update(seed=11, data_dir='/somewhere')
   before = data.to_dict()
   got = datasets.recognizer_data(recipe, data)
@@ -39,13 +41,26 @@ def test_recognizer_data_keeps_the_methods_identities_and_the_recipes_vis_count(
   assert datasets.recognizer_data(recipe, casia).to_dict() == casia.to_dict()
 
 
+def load_or_train(config, workdir):
+  """What a method does for F: the explicit training step when F is missing, then the load."""
+  recognizer_train.train_missing(frozen.to_train(config, workdir))
+  return frozen.load(config, workdir)
+
+
+def load_or_train_judge(config, workdir):
+  """What a method does for the judge after training: train it when missing, then load it."""
+  recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
+  return frozen.load_judge(config, workdir)
+
+
 def test_missing_recognizer_without_training_names_the_config_field(tmp_path):
   config = pcfh_config.get_config('demo')
   config.recognizer.update(dir=str(tmp_path / 'empty'), train_if_missing=False)
   os.makedirs(tmp_path / 'empty')
-  with pytest.raises(FileNotFoundError, match='config.recognizer.dir') as e:
-    frozen.load_or_train(config, str(tmp_path / 'work'))
-  assert str(tmp_path / 'empty') in str(e.value)
+  for step in (frozen.to_train, frozen.load):
+    with pytest.raises(FileNotFoundError, match='config.recognizer.dir') as e:
+      step(config, str(tmp_path / 'work'))
+    assert str(tmp_path / 'empty') in str(e.value)
 
 
 def record_training(monkeypatch) -> list:
@@ -57,21 +72,20 @@ def record_training(monkeypatch) -> list:
     calls.append((recipe.copy_and_resolve_references(), workdir, name))
     arch = recipe.model.arch
     model = lightcnn.create(arch, num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(0))
-    lightcnn.save_pretrained(model, recipe.output_dir, arch=arch, num_classes=4, width=0.125,
-                             input_size=32)
+    pretrained.save_pretrained(model, recipe.output_dir, arch=arch, num_classes=4, width=0.125,
+                               input_size=32)
     return model, recipe.output_dir
   monkeypatch.setattr(recognizer_train, 'train', fake_train)
   return calls
 
 
-def test_load_or_train_trains_once_with_the_recipe_on_the_methods_identities(tmp_path,
-                                                                            monkeypatch):
+def test_f_trains_once_with_the_recipe_on_the_methods_identities(tmp_path, monkeypatch):
   config = pcfh_config.get_config('demo')
   config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
   calls = record_training(monkeypatch)
 
   workdir = str(tmp_path / 'work')
-  model = frozen.load_or_train(config, workdir)
+  model = load_or_train(config, workdir)
   (recipe, train_dir, _), = calls
   for field in IDENTITY_FIELDS:
     assert recipe.data[field] == config.data[field], field
@@ -82,10 +96,32 @@ def test_load_or_train_trains_once_with_the_recipe_on_the_methods_identities(tmp
   assert train_dir == os.path.join(workdir, 'recognizer')
   assert model.input_size == 32
   # Saved where the next run looks: loaded, not trained again.
-  again = frozen.load_or_train(config, workdir)
+  again = load_or_train(config, workdir)
   assert len(calls) == 1 and again.input_size == 32
   jax.tree.map(np.testing.assert_array_equal, nnx.to_pure_dict(nnx.state(again, nnx.Param)),
                nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+
+
+def test_the_loaders_never_train_a_missing_recognizer(tmp_path, monkeypatch):
+  """Loading F or the judge reads a directory; training one is the method's explicit step."""
+  config = pcfh_config.get_config('demo')
+  config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
+  calls = record_training(monkeypatch)
+  workdir = str(tmp_path / 'work')
+  assert config.recognizer.train_if_missing and config.judge.train_if_missing
+  with pytest.raises(FileNotFoundError, match='config.recognizer.dir'):
+    frozen.load(config, workdir)
+  with pytest.raises(FileNotFoundError, match='config.judge.dir'):
+    frozen.load_judge(config, workdir)
+  assert not calls
+  job = frozen.to_train(config, workdir)
+  assert (job.workdir, job.name) == (os.path.join(workdir, 'recognizer'), 'recognizer')
+  assert job.recipe.output_dir == frozen.directory(config, workdir)
+  assert not calls   # a job is a description; train_missing runs it
+  recognizer_train.train_missing(job)
+  assert len(calls) == 1 and frozen.to_train(config, workdir) is None
+  recognizer_train.train_missing(None)
+  assert len(calls) == 1
 
 
 def records(builder, split):
@@ -140,7 +176,7 @@ def test_the_judge_trains_once_on_another_seeds_identities_with_its_own_recipe(t
   config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
   calls = record_training(monkeypatch)
   workdir = str(tmp_path / 'work')
-  judge = frozen.load_or_train_judge(config, workdir)
+  judge = load_or_train_judge(config, workdir)
   (recipe, train_dir, name), = calls
   assert name == 'judge'
   # The method's set drawn from seed 7 + 1000: same size and resolution, other identities.
@@ -163,7 +199,7 @@ def test_the_judge_trains_once_on_another_seeds_identities_with_its_own_recipe(t
       'arch': recipe.model.arch, 'seed': recipe.seed, 'data_seed': 1007,
       'dir': os.path.join(workdir, 'judge', 'pretrained')}
   # Saved where the next run looks; an explicit data_seed is taken as given.
-  frozen.load_or_train_judge(config, workdir)
+  load_or_train_judge(config, workdir)
   assert len(calls) == 1
   config.judge.data_seed = 3
   assert frozen.judge_data(config).seed == 3
@@ -195,7 +231,7 @@ def test_a_judge_seed_the_run_trains_or_tests_on_is_refused(tmp_path, field, val
   config.eval_data.seed = 9
   config.judge.data_seed = value
   with pytest.raises(ValueError, match=f'config.judge.data_seed={value} is {field}'):
-    frozen.load_or_train_judge(config, str(tmp_path))
+    frozen.judge_to_train(config, str(tmp_path))
 
 
 def test_a_judge_at_fs_directory_or_missing_is_refused_naming_the_field(tmp_path):

@@ -15,6 +15,7 @@ from hfr_jax import evaluate
 from hfr_jax import kfold
 from hfr_jax import main as hfr_main
 from hfr_jax import report
+from configs import common
 from configs import lightcnn as lightcnn_config
 from configs import null as null_config
 from configs import pcfh as pcfh_config
@@ -63,7 +64,7 @@ def stub(monkeypatch):
   STOP_ON.clear()
   return ml_collections.ConfigDict({
       'method': 'stub', 'train': {'num_steps': 10},
-      'data': datasets.synthetic_config('small').to_dict()})
+      'data': common.synthetic_config('small').to_dict()})
 
 
 def test_folds_are_ranges_and_lists_and_a_bad_one_names_the_flag():

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hfr_jax import export
 from hfr_jax.models import lightcnn
+from hfr_jax.recognizer import pretrained
 
 torch = pytest.importorskip('torch')
 from hfr_jax.tools import convert_lightcnn  # noqa: E402
@@ -65,7 +65,7 @@ def test_cli_writes_a_directory_load_pretrained_reads(tmp_path):
                         capture_output=True, text=True, timeout=300)
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert sorted(os.listdir(out)) == ['export.json', 'params']
-  _assert_same_outputs(net, lightcnn.load_pretrained(str(out)), _inputs(seed=4))
+  _assert_same_outputs(net, pretrained.load_pretrained(str(out)), _inputs(seed=4))
 
 
 class _Payload:
@@ -97,34 +97,6 @@ def test_dropout_acts_only_in_train_mode():
   c, d = forward(model, x), forward(model, x)
   assert not np.allclose(c[0], d[0])
   np.testing.assert_allclose(c[1], a[1], rtol=1e-6)   # 29v2 returns fc before dropout
-
-
-def test_load_pretrained_round_trip_and_errors(tmp_path):
-  model = lightcnn.create('9', num_classes=3, width=0.25, input_size=32, rngs=nnx.Rngs(1))
-  model.eval()
-  lightcnn.save_pretrained(model, tmp_path / 'm', arch='9', num_classes=3, width=0.25,
-                           input_size=32)
-  x = _inputs()[:, :32, :32]
-  loaded = lightcnn.load_pretrained(tmp_path / 'm')
-  np.testing.assert_array_equal(loaded(x)[1], model(x)[1])
-  loaded.train()   # built from eval_shape: dropout's RNG key must be a real one
-  assert not np.allclose(loaded(x)[0], loaded(x)[0])
-  assert (loaded.arch, loaded.input_size) == ('9', 32)
-  with pytest.raises(FileNotFoundError, match='not a LightCNN directory'):
-    lightcnn.load_pretrained(tmp_path / 'nothing')
-  meta_path = tmp_path / 'm' / 'export.json'
-  meta_path.write_text(meta_path.read_text().replace('"num_classes": 3', '"num_classes": 5'))
-  with pytest.raises(ValueError, match=r'm/params: does not match .*fc2/bias.*\(5,\).*\(3,\)'):
-    lightcnn.load_pretrained(tmp_path / 'm')
-  meta_path.write_text('{"factory": "hfr_jax.models.lightcnn:create"}')
-  with pytest.raises(ValueError, match='export.json: malformed'):
-    lightcnn.load_pretrained(tmp_path / 'm')
-  meta_path.write_text('{"factory": "hfr_jax.models.pcfh:Generator", "kwargs": {}}')
-  with pytest.raises(ValueError, match='not hfr_jax.models.lightcnn:create'):
-    lightcnn.load_pretrained(tmp_path / 'm')
-  meta_path.write_text('{"factory": "os:system", "kwargs": {}}')
-  with pytest.raises(ValueError, match='not a hfr_jax.models'):
-    export.load(tmp_path / 'm')
 
 
 def test_ceil_mode_max_pool_matches_torch_on_odd_sizes():

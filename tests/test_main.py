@@ -19,6 +19,7 @@ from hfr_jax import evaluate
 from hfr_jax import metrics
 from hfr_jax.main import format_table
 import tfds_builders.synthetic_nir_vis as snv
+from tfds_builders.synthetic_nir_vis import presets
 
 from conftest import TINY, tiny_data_config
 
@@ -60,7 +61,7 @@ def test_baseline_writes_report_results_and_plots(baseline_run):
 def test_results_json_matches_a_fresh_evaluation(baseline_run):
   _, data_dir, workdir = baseline_run
   results = json.loads((workdir / 'results.json').read_text())
-  assert results['dataset']['config'].startswith('seed11_ids10_res48')
+  assert results['dataset']['config'].startswith(f'casia_{presets.CASIA.digest()}_seed11_ids10_res48')
   assert results['config']['data']['seed'] == 11
   assert results['num_gallery'] == 5 and results['num_probe'] == 15
   # Recompute NIR->VIS from the same set with the library calls.

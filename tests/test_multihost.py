@@ -85,7 +85,7 @@ def test_distributed_alone_outside_a_cluster_says_what_to_give_instead():
 
 TIMEOUT = 600   # seconds for all runs of a test: a hung collective fails it, not the suite
 # Computed in float64 (parameters stay float32): at the tiny widths instance norm amplifies
-# float32 summation-order noise ~200x (tests/test_null.py), and gloo adds the four devices'
+# float32 summation-order noise ~200x (tests/test_null_train.py), and gloo adds the four devices'
 # gradients in another order than one process does. In float64 the runs agree to the bit.
 X64 = {'JAX_ENABLE_X64': '1'}
 
@@ -155,7 +155,7 @@ _TRAIN_SCRIPT = textwrap.dedent('''
       jax.distributed.initialize(coordinator_address=f'127.0.0.1:{port}', num_processes=2,
                                  process_id=int(process))
     sys.path.insert(0, 'tests')
-    import test_null, test_pcfh_train
+    import test_null_train, test_pcfh_train
     from hfr_jax import export
     from hfr_jax.null import train as null_train
     from hfr_jax.pcfh import train as pcfh_train
@@ -168,7 +168,7 @@ _TRAIN_SCRIPT = textwrap.dedent('''
     config.model.dtype = 'float64'
     pcfh_train.train(config, os.path.join(workdir, 'pcfh'))
     # NULL validates (keep-best) and draws previews: both gather from every process.
-    config = test_null.tiny_config(data_dir, steps=3, checkpoint_every=3)
+    config = test_null_train.tiny_config(data_dir, steps=3, checkpoint_every=3)
     config.model.dtype = 'float64'
     trainer, _ = null_train.train(config, os.path.join(workdir, 'null'))
     export.save(trainer.model, os.path.join(workdir, 'null', 'export'),

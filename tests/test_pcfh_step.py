@@ -14,10 +14,12 @@ from hfr_jax import evaluate
 from hfr_jax import gan_losses
 from hfr_jax import input_pipeline
 from hfr_jax.models import lightcnn
+from hfr_jax.ops import augment
 from hfr_jax.ops import warp
 from hfr_jax.pcfh import mutual_information as mi_lib
 from hfr_jax.pcfh import train
 from hfr_jax.recognizer import features as recognizer_features
+from hfr_jax.recognizer import pretrained
 
 from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer, tiny_config
 
@@ -60,7 +62,7 @@ def pure(state):
 
 
 def trainer_for(config, recognizer_dir):
-  return train.Trainer(config, lightcnn.load_pretrained(str(recognizer_dir)), rngs=nnx.Rngs(0))
+  return train.Trainer(config, pretrained.load_pretrained(str(recognizer_dir)), rngs=nnx.Rngs(0))
 
 
 @pytest.fixture(scope='module')
@@ -197,7 +199,7 @@ def test_identity_loss_under_jitter_is_eq3_on_jittered_views_of_ga(run):
 
   views = recognizer_features.jittered(k_id, (fake + 1) / 2, x['nir_landmarks'],
                                        trainer.recognizer.input_size,
-                                       input_pipeline.FaceJitter(**jitter))
+                                       augment.FaceJitter(**jitter))
   want = run['config'].loss.lambda2 * np.abs(
       np.asarray(x['vis_features']) - np.asarray(trainer.recognizer(views)[1])).sum(-1).mean()
   np.testing.assert_allclose(lid(jitter), want, rtol=1e-5)
@@ -249,7 +251,7 @@ def test_the_judge_is_in_no_player_state_or_step(run):
   step bit for bit as it was."""
   config, rec_dir = run['config'], run['rec_dir']
   assert config.judge.dir == judge_dir(rec_dir)
-  judge = lightcnn.load_pretrained(judge_dir(rec_dir))
+  judge = pretrained.load_pretrained(judge_dir(rec_dir))
   trainer = trainer_for(config, rec_dir)
   kinds = tuple(lightcnn.ARCHITECTURES.values())
   networks = [m for _, m in nnx.iter_graph(trainer) if isinstance(m, kinds)]
@@ -261,7 +263,7 @@ def test_the_judge_is_in_no_player_state_or_step(run):
     assert not any(a.shape == leaf.shape and np.array_equal(a, leaf) for a in ours)
   # Another judge where the config points: the step from the same start is unchanged.
   save_tiny_judge(rec_dir, seed=2)
-  other = lightcnn.load_pretrained(judge_dir(rec_dir))
+  other = pretrained.load_pretrained(judge_dir(rec_dir))
   assert not np.array_equal(other.fc2.kernel[...], judge.fc2.kernel[...])
   graphdef, state = nnx.split(trainer_for(config, rec_dir))
   state, _ = train.make_train_step(config, graphdef)(state, run['batch'], KEY)

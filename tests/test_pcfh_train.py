@@ -19,6 +19,8 @@ from hfr_jax.models import lightcnn
 from hfr_jax.models import pcfh as pcfh_models
 from hfr_jax.pcfh import train
 from hfr_jax.recognizer import frozen
+from hfr_jax.recognizer import pretrained
+from tfds_builders.synthetic_nir_vis import presets
 
 from conftest import TINY
 from trainer_runs import EIGHT_DEVICES, ROOT, check_agreement, kill_and_resume_match_uninterrupted
@@ -49,8 +51,8 @@ def tiny_config(data_dir, recognizer_dir, steps=4, checkpoint_every=2):
 def save_tiny_recognizer(directory, arch='9', seed=0):
   model = lightcnn.create(arch, num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(seed))
   model.eval()
-  lightcnn.save_pretrained(model, str(directory), arch=arch, num_classes=4, width=0.125,
-                           input_size=32)
+  pretrained.save_pretrained(model, str(directory), arch=arch, num_classes=4, width=0.125,
+                             input_size=32)
 
 
 def judge_dir(recognizer_dir) -> str:
@@ -69,9 +71,9 @@ _DEVICES_SCRIPT = textwrap.dedent('''
     sys.path.insert(0, 'tests')
     from test_pcfh_train import tiny_config, save_tiny_recognizer
     from trainer_runs import agreement, leaves, random_faces
-    from hfr_jax import training
-    from hfr_jax.models import lightcnn
+    from hfr_jax import sharding
     from hfr_jax.pcfh import train
+    from hfr_jax.recognizer import pretrained
 
     assert jax.device_count() == 8, jax.devices()
     save_tiny_recognizer(sys.argv[1])
@@ -79,18 +81,18 @@ _DEVICES_SCRIPT = textwrap.dedent('''
     batch = random_faces(8, 48)
     results = {}
     for n in (1, 8):
-      trainer = train.Trainer(config, lightcnn.load_pretrained(sys.argv[1]), rngs=nnx.Rngs(0))
-      mesh = training.make_mesh(jax.devices()[:n])
+      trainer = train.Trainer(config, pretrained.load_pretrained(sys.argv[1]), rngs=nnx.Rngs(0))
+      mesh = sharding.make_mesh(jax.devices()[:n])
       graphdef, state = nnx.split(trainer)
-      state = training.replicate(state, mesh)
+      state = sharding.replicate(state, mesh)
       step = train.make_train_step(config, graphdef)
-      state, metrics = step(state, training.shard_batch(batch, mesh), jax.random.key(0))
+      state, metrics = step(state, sharding.shard_batch(batch, mesh), jax.random.key(0))
       if n == 1:
         initial = leaves(nnx.to_pure_dict(nnx.split(
-            train.Trainer(config, lightcnn.load_pretrained(sys.argv[1]),
+            train.Trainer(config, pretrained.load_pretrained(sys.argv[1]),
                           rngs=nnx.Rngs(0)))[1]))
       results[n] = leaves(nnx.to_pure_dict(state))
-      step(state, training.shard_batch(batch, mesh), jax.random.key(1))   # same shapes again
+      step(state, sharding.shard_batch(batch, mesh), jax.random.key(1))   # same shapes again
       compiles = step._cache_size()
       assert compiles == 1, f'{n} devices: compiled {compiles} times'
     print(agreement(results[1], results[8], initial))
@@ -135,7 +137,7 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   face = TINY['resolution'] * -(-128 // TINY['resolution'])
   assert samples.shape[:2] == (4 * face, 6 * face)
   assert set(results['fidelity']) == {'raw_nir', 'pcfh'}
-  assert results['dataset']['config'].startswith('seed4_')
+  assert results['dataset']['config'].startswith(f'casia_{presets.CASIA.digest()}_seed4_')
   assert results['num_probe'] == TINY['num_identities'] // 2 * TINY['nir_per_identity']
   # The judge scored the same methods; F's figures stay at the top level.
   judge = results['judge']
@@ -157,16 +159,16 @@ def test_the_judge_comes_in_after_training_and_scores_the_exported_ga(tiny_build
   config = tiny_config(tiny_builder.data_dir_root, rec, steps=2, checkpoint_every=2)
   workdir = tmp_path / 'work'
   loaded, at_judge = [], []
-  load = lightcnn.load_pretrained
-  monkeypatch.setattr(lightcnn, 'load_pretrained', lambda d: loaded.append(str(d)) or load(d))
-  load_judge = frozen.load_or_train_judge
+  load = pretrained.load_pretrained
+  monkeypatch.setattr(pretrained, 'load_pretrained', lambda d: loaded.append(str(d)) or load(d))
+  load_judge = frozen.load_judge
 
   def spy(*args):
     # Training is over: the last checkpoint and the export are on disk; only F was loaded.
     at_judge.append((sorted(os.listdir(workdir / 'checkpoints')),
                      os.path.isdir(workdir / 'export'), list(loaded)))
     return load_judge(*args)
-  monkeypatch.setattr(frozen, 'load_or_train_judge', spy)
+  monkeypatch.setattr(frozen, 'load_judge', spy)
   payload = train.train_and_evaluate(config, str(workdir))
   assert at_judge == [(['2'], True, [str(rec)])]
   assert loaded == [str(rec), judge_dir(rec)]

@@ -25,6 +25,7 @@ from hfr_jax import landmarks as landmarks_lib
 from hfr_jax import metrics
 from hfr_jax.models import lightcnn
 from hfr_jax.ops import mean_shape
+from hfr_jax.recognizer import pretrained
 from hfr_jax.recognizer import train as recognizer_train
 from tfds_builders import real_data
 import tfds_builders.buaa_visnir as buaa
@@ -627,8 +628,8 @@ def test_without_vis_probes_the_evaluator_scores_nir_to_vis_and_reports_no_gap(t
 def test_lightcnn_evaluate_scores_a_pretrained_model_without_training(casia_fold1, tmp_path):
   """configs/lightcnn.py:evaluate: a converted checkpoint scored on a real set, nothing trained."""
   model = lightcnn.create('9', num_classes=4, width=0.125, input_size=32, rngs=nnx.Rngs(0))
-  lightcnn.save_pretrained(model, str(tmp_path / 'lcnn'), arch='9', num_classes=4, width=0.125,
-                           input_size=32)
+  pretrained.save_pretrained(model, str(tmp_path / 'lcnn'), arch='9', num_classes=4, width=0.125,
+                             input_size=32)
   config = lightcnn_config.get_config('evaluate')
   assert (config.data.name, config.data.config) == ('casia_nir_vis2', 'fold1')
   config.pretrained_dir = str(tmp_path / 'lcnn')
@@ -636,7 +637,7 @@ def test_lightcnn_evaluate_scores_a_pretrained_model_without_training(casia_fold
   results = recognizer_train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run' / 'checkpoints').exists()   # nothing trained
   # The same figures from the saved model's features, scored directly.
-  model = lightcnn.load_pretrained(str(tmp_path / 'lcnn'))
+  model = pretrained.load_pretrained(str(tmp_path / 'lcnn'))
   embed = evaluate.recognizer_fn(model)
   gallery, gallery_ids = evaluate.split_outputs(embed, casia_fold1, 'gallery')
   probes, probe_ids = evaluate.split_outputs(embed, casia_fold1, 'probe')

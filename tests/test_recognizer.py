@@ -13,7 +13,9 @@ from hfr_jax import evaluate
 from hfr_jax import input_pipeline
 from hfr_jax import training
 from hfr_jax.models import lightcnn
+from hfr_jax.ops import augment
 from hfr_jax.recognizer import features
+from hfr_jax.recognizer import pretrained
 from hfr_jax.recognizer import train
 
 from conftest import TINY
@@ -42,7 +44,7 @@ def test_resumed_training_reaches_the_same_parameters(tiny_builder, tmp_path):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                _params(whole), _params(resumed))
   # The saved directory rebuilds the same recognizer.
-  loaded = lightcnn.load_pretrained(out)
+  loaded = pretrained.load_pretrained(out)
   images = np.zeros((2, 48, 48, 3), np.uint8)
   landmarks = np.tile(np.asarray(features.align.mean_face(48))[None], (2, 1, 1))
   np.testing.assert_allclose(features.embed(loaded, images / 255.0, landmarks),
@@ -76,8 +78,8 @@ def test_unjittered_training_inputs_are_the_evaluation_inputs(tiny_builder):
   images, landmarks, _ = evaluate.read_images(tiny_builder, 'train', np.arange(4))
   aligned = np.asarray(features.prepare(images / 255.0, landmarks, 32))
   key = jax.random.key(0)
-  same = train.augmented_inputs(key, images, landmarks, 32, input_pipeline.FaceJitter(flip_prob=0))
+  same = train.augmented_inputs(key, images, landmarks, 32, augment.FaceJitter(flip_prob=0))
   np.testing.assert_allclose(same, aligned, atol=1e-5)
   mirrored = train.augmented_inputs(key, images, landmarks, 32,
-                                    input_pipeline.FaceJitter(flip_prob=1))
+                                    augment.FaceJitter(flip_prob=1))
   np.testing.assert_allclose(mirrored, aligned[:, :, ::-1], atol=1e-5)

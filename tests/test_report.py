@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from hfr_jax import datasets
+from configs import common
 from hfr_jax import evaluate
 from hfr_jax import kfold
 from hfr_jax import main as hfr_main
@@ -49,7 +49,7 @@ def runs(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('report')
   run(tmp / 'casia', 0, {'method': 'pcfh'}, {'name': 'casia_nir_vis2', 'config': 'fold1'})
   base = ml_collections.ConfigDict({'method': 'pcfh',
-                                    'data': datasets.synthetic_config('small').to_dict()})
+                                    'data': common.synthetic_config('small').to_dict()})
   for seed in (0, 1, 2):
     cfg = kfold.fold_config(base, seed)
     run(tmp / 'kf' / f'fold_{seed}', seed + 1, cfg, {'name': 'synthetic_nir_vis', 'config': 's'})

@@ -20,8 +20,6 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
-from hfr_jax import export
-
 
 def _ch(channels: int, width: float) -> int:
   return max(1, int(round(channels * width)))
@@ -253,21 +251,4 @@ def zero_init_residual(model):
     if isinstance(module, ResBlock):
       kernel = module.conv2.filter.kernel
       kernel[...] = jnp.zeros_like(kernel[...])
-  return model
-
-
-def save_pretrained(model, directory: str, *, arch: str, num_classes: int, width: float = 1.0,
-                    input_size: int = 128):
-  """Writes `model` as a `hfr_jax.export` directory that `load_pretrained` reads."""
-  export.save(model, directory, factory=FACTORY,
-              kwargs=dict(arch=arch, num_classes=num_classes, width=width,
-                          input_size=input_size))
-
-
-def load_pretrained(directory: str):
-  """Rebuilds the model saved by `save_pretrained` (or the converter), in eval mode.
-
-  The model carries `arch` and `input_size` (the aligned crop it expects).
-  """
-  model, _ = export.load(directory, factory=FACTORY, what='a LightCNN directory')
   return model

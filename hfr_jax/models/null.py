@@ -41,8 +41,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from hfr_jax.models.discriminators import PatchDiscriminator
-from hfr_jax.models.pcfh import ConvNorm
-from hfr_jax.models.pcfh import upsample
+from hfr_jax.models.layers import ConvNorm
+from hfr_jax.models.layers import upsample
 from hfr_jax.ops import align
 
 DOMAINS = {'nir': 1, 'vis': 3}   # domain -> image channels

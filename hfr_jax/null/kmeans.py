@@ -125,8 +125,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   found = {'kmeans': found.pop('nir_to_vis'), **found}
   return evaluate.write_report(
       workdir, found, title='k-means baseline: NIR probes vs VIS gallery by centre profiles',
-      dataset={'name': builder.name, 'config': builder.builder_config.name,
-               'data_dir': str(builder.data_dir)},
+      dataset=evaluate.dataset_info(builder),
       config=config,
       extra={'setting': 'kmeans', 'k': k, 'inertia': float(inertia),
              'num_train_images': len(train)},

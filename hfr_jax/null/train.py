@@ -32,6 +32,7 @@ from hfr_jax import evaluate
 from hfr_jax import export
 from hfr_jax import input_pipeline
 from hfr_jax import metrics as metrics_lib
+from hfr_jax import sharding
 from hfr_jax import training
 from hfr_jax.models import null as null_models
 from hfr_jax.null import losses
@@ -237,7 +238,7 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
   nir, nir_lm, _ = evaluate.read_images(builder, 'probe', first)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': nir, 'nir_landmarks': nir_lm, 'vis_image': vis, 'vis_landmarks': vis_lm}
-  return evaluate.enlarge(training.gather(make_preview(config, graphdef)(state, batch)),
+  return evaluate.enlarge(sharding.gather(make_preview(config, graphdef)(state, batch)),
                          config.model.resolution)
 
 
@@ -285,12 +286,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   export_dir = os.path.join(workdir, 'export')
   export.save(trainer.model, export_dir, factory=FACTORY, kwargs=model_kwargs(config),
               info={'setting': config.setting, 'input_resolution': config.data.get('resolution')})
-  eval_builder = datasets.prepare(config.eval_data) if config.get('eval_data') else builder
+  eval_builder = datasets.prepare_eval(config, builder)
   found = curves(trainer.model, eval_builder, evaluate.Protocol(), config.eval.batch_size)
   return evaluate.write_report(
       workdir, found, title=f'NULL ({config.setting}): NIR probes vs VIS gallery by content code',
-      dataset={'name': eval_builder.name, 'config': eval_builder.builder_config.name,
-               'data_dir': str(eval_builder.data_dir)},
+      dataset=evaluate.dataset_info(eval_builder),
       config=config, images={'samples.png': sample_grid(trainer, eval_builder, config)},
       extra={'setting': config.setting, 'best_step': best_step, 'export_dir': export_dir},
       notes='null: content-code means of NIR probes (NIR Ec) vs the VIS gallery (VIS Ec), '

@@ -6,11 +6,12 @@ Three players, one optimiser each: the generators (GA, GB and the attention
 module A), the discriminator DA and the statistics networks of the MI
 estimator. One step computes GA(IN) once and updates all three from it
 (simultaneous updates); DA and NE see GA(IN) through a stop-gradient.
-The frozen recognizer F (`hfr_jax.recognizer.frozen`) gives LID's features.
-The judge, a second recognizer, is loaded only after training to score the
-final GA beside F; it is no part of the Trainer, a step or a checkpoint.
+The frozen recognizer F (`hfr_jax.recognizer.frozen`) gives LID's features;
+`train_and_evaluate` trains it first when it is missing and the config allows.
+The judge, a second recognizer, is loaded (or trained) only after training to
+score the final GA beside F; it is no part of the Trainer, a step or a checkpoint.
 Data parallel: the batch is sharded over the mesh axis 'data', everything
-else is replicated (`hfr_jax.training`).
+else is replicated (`hfr_jax.sharding`).
 """
 
 import functools
@@ -29,14 +30,17 @@ from hfr_jax import export
 from hfr_jax import gan_losses
 from hfr_jax import input_pipeline
 from hfr_jax import metrics as metrics_lib
+from hfr_jax import sharding
 from hfr_jax import training
 from hfr_jax.models import discriminators
 from hfr_jax.models import pcfh as pcfh_models
+from hfr_jax.ops import augment
 from hfr_jax.ops import warp
 from hfr_jax.pcfh import losses
 from hfr_jax.pcfh import mutual_information as mi_lib
 from hfr_jax.recognizer import features as recognizer_features
 from hfr_jax.recognizer import frozen
+from hfr_jax.recognizer import train as recognizer_train
 
 # ----------------------------------------------------------------------------
 # Players.
@@ -123,7 +127,7 @@ def nir_channel(images):
 def identity_features(recognizer, images, landmarks, rng=None, jitter=None):
   """F(.): the recognizer's 256-d features of [-1, 1] faces, aligned by landmarks.
 
-  With `jitter` (an `input_pipeline.FaceJitter`), F sees each face under a
+  With `jitter` (an `augment.FaceJitter`), F sees each face under a
   random alignment, flip and photometry drawn from `rng`.
   """
   images = (images + 1.0) / 2.0
@@ -139,7 +143,7 @@ def identity_jitter(config: ml_collections.ConfigDict):
   ranges = dict(config.loss.get('id_jitter') or {})
   if not any(ranges.values()):
     return None
-  return input_pipeline.FaceJitter(**ranges)
+  return augment.FaceJitter(**ranges)
 
 
 def downsample(x, size):
@@ -154,7 +158,7 @@ def augment_batch(rng, batch, max_shift):
   out = {}
   for k, name in zip(jax.random.split(rng, 2), ('nir', 'vis')):
     keys = jax.random.split(k, batch[f'{name}_image'].shape[0])
-    img, lm = jax.vmap(functools.partial(input_pipeline.augment, max_shift=max_shift))(
+    img, lm = jax.vmap(functools.partial(augment.augment, max_shift=max_shift))(
         keys, batch[f'{name}_image'].astype(jnp.float32), batch[f'{name}_landmarks'])
     out[f'{name}_image'], out[f'{name}_landmarks'] = img / 127.5 - 1.0, lm
   out['nir_image'] = nir_channel(out['nir_image'])
@@ -306,11 +310,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
 
   The last `config.eval.val_identities` training identities are held out of
   GA's (and F's) training; every `eval_every` steps GA(NIR) rank-1 on them
-  picks the best generators.
+  picks the best generators. F is loaded, never trained, here:
+  `train_and_evaluate` trains a missing one first.
   """
   mi_lib.estimator_fn(config.loss.get('mi_estimator', 'dv'))   # a bad name fails before any work
   builder = builder or datasets.prepare(config.data)
-  recognizer = frozen.load_or_train(config, workdir)
+  recognizer = frozen.load(config, workdir)
   t = config.train
   init_rngs, step_key = training.rng_streams(config.seed)
   trainer = Trainer(config, recognizer, rngs=init_rngs)
@@ -343,19 +348,22 @@ def _preview_fn(config, graphdef):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   frozen.check_judge(config, workdir)   # a judge the run cannot have fails it now
+  mi_lib.estimator_fn(config.loss.get('mi_estimator', 'dv'))   # and so does a bad estimator
   builder = datasets.prepare(config.data)
+  recognizer_train.train_missing(frozen.to_train(config, workdir))   # F, when missing
   trainer, _ = train(config, workdir, builder)
   best_step = training.restore_best(trainer, workdir, trainer.kept_best(), BEST_METRIC)
   ga = trainer.evaluated_ga()
   export_dir = os.path.join(workdir, 'export')
   export.save(ga, export_dir, factory='hfr_jax.models.pcfh:MultiPathGenerator',
               kwargs=ga_kwargs(config))
-  eval_builder = datasets.prepare(config.eval_data) if config.get('eval_data') else builder
+  eval_builder = datasets.prepare_eval(config, builder)
   found, fidelity = curves(ga, trainer.recognizer, eval_builder,
                            evaluate.Protocol(), config.eval.batch_size, with_fidelity=True)
   weight, on_validation = validated_fusion_weight(ga, trainer.recognizer, builder, config)
   # Only now, with GA final: the judge scores the same GA and sees nothing else of the run.
-  judge = frozen.load_or_train_judge(config, workdir)
+  recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
+  judge = frozen.load_judge(config, workdir)
   judged = curves(ga, judge, eval_builder, evaluate.Protocol(),
                   config.eval.batch_size)
   extra = {}
@@ -365,8 +373,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         'f': fusion_summary(found, weight), 'judge': fusion_summary(judged, weight)}
   return evaluate.write_report(
       workdir, found, title='PCFH: NIR probes vs VIS gallery',
-      dataset={'name': eval_builder.name, 'config': eval_builder.builder_config.name,
-               'data_dir': str(eval_builder.data_dir)},
+      dataset=evaluate.dataset_info(eval_builder),
       config=config, images={'samples.png': sample_grid(trainer, eval_builder, config)},
       gap=('raw_nir', 'fused'), fidelity=fidelity,
       judged=judged, judge=frozen.describe(judge, config, workdir),
@@ -400,7 +407,7 @@ def fusion_summary(found: dict, weight: float) -> dict:
   summary = {k: summary[k] for k in ('rank1', 'vr_at_far_1e-2')}
   ranks = {k: {'rank1': metrics_lib.rank_k_accuracy(*found[k])}
            for k in ('raw_nir', 'vis_to_vis') if k in found}
-  closed = evaluate._gap_or_none({**ranks, 'fused': summary}, ('raw_nir', 'fused'))
+  closed = evaluate.gap_or_none({**ranks, 'fused': summary}, ('raw_nir', 'fused'))
   return {**summary, 'gap_closed': closed}
 
 
@@ -419,7 +426,7 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
   g_img, g_lm, _ = evaluate.read_images(builder, 'gallery', g)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': p_img, 'nir_landmarks': p_lm, 'vis_image': g_img, 'vis_landmarks': g_lm}
-  grid = training.gather(make_preview(config, graphdef)(state, batch))
+  grid = sharding.gather(make_preview(config, graphdef)(state, batch))
   twins = evaluate.read_twins(builder, 'probe', p)
   if twins is not None:
     grid = np.concatenate([grid, np.concatenate(list(twins), axis=0) / 255.0], axis=1)

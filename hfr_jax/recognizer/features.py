@@ -9,8 +9,8 @@ shape at S x S.
 import jax
 import jax.numpy as jnp
 
-from hfr_jax import input_pipeline
 from hfr_jax.ops import align
+from hfr_jax.ops import augment
 from hfr_jax.ops import color
 
 
@@ -28,7 +28,7 @@ def prepare(images: jax.Array, landmarks: jax.Array, size: int,
 
 
 def jittered(rng: jax.Array, images: jax.Array, landmarks: jax.Array, size: int,
-             jitter: input_pipeline.FaceJitter) -> jax.Array:
+             jitter: augment.FaceJitter) -> jax.Array:
   """`prepare` under a random alignment, flip and photometry (one draw per face).
 
   images (N, H, W, 3) float in [0, 1]. The recognizer trains on these; a
@@ -38,13 +38,13 @@ def jittered(rng: jax.Array, images: jax.Array, landmarks: jax.Array, size: int,
   n = len(images)
   k_geometry, k_flip, k_photo = jax.random.split(rng, 3)
   template = jnp.asarray(align.mean_face(size))
-  templates = jax.vmap(lambda k: input_pipeline.jitter_template(k, template, jitter))(
+  templates = jax.vmap(lambda k: augment.jitter_template(k, template, jitter))(
       jax.random.split(k_geometry, n))
   x = prepare(images, landmarks, size, templates)
   # The template is symmetric about the crop's centre column, so a mirrored crop is aligned too.
   flip = jax.random.bernoulli(k_flip, float(jitter.flip_prob), (n,))
   x = jnp.where(flip[:, None, None, None], x[:, :, ::-1], x)
-  return jax.vmap(lambda k, i: input_pipeline.photometric(k, i, jitter))(
+  return jax.vmap(lambda k, i: augment.photometric(k, i, jitter))(
       jax.random.split(k_photo, n), x)
 
 

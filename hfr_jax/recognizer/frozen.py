@@ -1,20 +1,23 @@
-"""The frozen recognizers of a generation method: load them, or train them once.
+"""The frozen recognizers of a generation method: where they are, what trains them, loading.
 
-`load_or_train` is the one place a method gets F, the recognizer of its
-identity loss; `load_or_train_judge` the one place it gets the judge, a second
-recognizer that only scores the finished generator (issue 13: a generator
-trained against F can fool F). The models they return carry their input size
-(`model.input_size`); their parameters are never trained by the method (no
-optimiser sees them).
+`load` is the one place a method gets F, the recognizer of its identity loss;
+`load_judge` the one place it gets the judge, a second recognizer that only
+scores the finished generator (issue 13: a generator trained against F can
+fool F). Neither trains: a missing recognizer that the config lets be trained
+(`train_if_missing`) is a `Training` job, from `to_train` / `judge_to_train`,
+which the method runs explicitly first (`hfr_jax.recognizer.train.train_missing`).
+The models they return carry their input size (`model.input_size`); their
+parameters are never trained by the method (no optimiser sees them).
 """
 
+import dataclasses
 import os
 
 import ml_collections
 
 from hfr_jax import datasets
 from hfr_jax import export
-from hfr_jax.models import lightcnn
+from hfr_jax.recognizer import pretrained
 
 # Added to config.data.seed when config.judge.data_seed is None: a synthetic seed whose
 # identities no one else in the run sees.
@@ -31,41 +34,69 @@ def judge_directory(config: ml_collections.ConfigDict, workdir: str) -> str:
   return config.judge.dir or os.path.join(workdir, 'judge', 'pretrained')
 
 
-def _load_or_train(spec: ml_collections.ConfigDict, field: str, path: str, train_dir: str,
-                   data: ml_collections.ConfigDict, val_identities: int, name: str):
-  """The model at `path`; trained first with `spec.recipe` on `data` when missing.
+@dataclasses.dataclass(frozen=True)
+class Training:
+  """A missing frozen recognizer to train: `recipe` saves it where it is loaded from
+  (`recipe.output_dir`); its checkpoints go to `workdir`, so a killed run resumes;
+  `name` prefixes its progress lines."""
+  recipe: ml_collections.ConfigDict
+  workdir: str
+  name: str
 
-  `spec` is config.recognizer or config.judge (`field` names it in errors);
-  training checkpoints go to `train_dir`, so a killed run resumes.
-  """
-  if not os.path.isfile(os.path.join(path, export.META)):
-    if not spec.train_if_missing:
-      raise FileNotFoundError(f'{field}.dir: no LightCNN at {path} (no {export.META}); '
-                              'convert or train one first')
-    from hfr_jax.recognizer import train   # training code only when training
-    recipe = ml_collections.ConfigDict(spec.recipe.to_dict())
-    recipe.data = data
-    recipe.eval.val_identities = val_identities
-    recipe.output_dir = path
-    train.train(recipe, train_dir, name=name)
-  model = lightcnn.load_pretrained(path)
+
+def _on_disk(path: str) -> bool:
+  return os.path.isfile(os.path.join(path, export.META))
+
+
+def _missing(field: str, path: str) -> FileNotFoundError:
+  return FileNotFoundError(f'{field}.dir: no LightCNN at {path} (no {export.META}); '
+                           'convert or train one first')
+
+
+def _training(spec: ml_collections.ConfigDict, field: str, path: str, train_dir: str,
+              data: ml_collections.ConfigDict, val_identities: int, name: str):
+  """None when the model at `path` is on disk; else the job that trains it with
+  `spec.recipe` on `data` (`spec` is config.recognizer or config.judge, `field` names it in
+  errors), or FileNotFoundError when `spec.train_if_missing` is off."""
+  if _on_disk(path):
+    return None
+  if not spec.train_if_missing:
+    raise _missing(field, path)
+  recipe = ml_collections.ConfigDict(spec.recipe.to_dict())
+  recipe.data = data
+  recipe.eval.val_identities = val_identities
+  recipe.output_dir = path
+  return Training(recipe, train_dir, name)
+
+
+def _load(field: str, path: str):
+  """The model at `path`, in eval mode; never trained here."""
+  if not _on_disk(path):
+    raise _missing(field, path)
+  model = pretrained.load_pretrained(path)
   model.eval()
   return model
 
 
-def load_or_train(config: ml_collections.ConfigDict, workdir: str):
-  """F for `config` (a method's config with `recognizer`, `data`, `eval.val_identities`).
+def to_train(config: ml_collections.ConfigDict, workdir: str) -> Training | None:
+  """The job that makes F for `config` (a method's config with `recognizer`, `data`,
+  `eval.val_identities`), None when F is on disk.
 
   When config.recognizer.dir holds no model and `train_if_missing` is set,
-  trains one with `config.recognizer.recipe` on the method's identities
+  F is trained with `config.recognizer.recipe` on the method's identities
   (`datasets.recognizer_data`), holding out the same validation identities
-  as the method, and saves it there (resumable under WORKDIR/recognizer).
+  as the method, and saved there (resumable under WORKDIR/recognizer).
   """
   recipe = config.recognizer.recipe
-  return _load_or_train(config.recognizer, 'config.recognizer', directory(config, workdir),
-                        os.path.join(workdir, 'recognizer'),
-                        datasets.recognizer_data(recipe.data, config.data),
-                        config.eval.val_identities, name='recognizer')
+  return _training(config.recognizer, 'config.recognizer', directory(config, workdir),
+                   os.path.join(workdir, 'recognizer'),
+                   datasets.recognizer_data(recipe.data, config.data),
+                   config.eval.val_identities, name='recognizer')
+
+
+def load(config: ml_collections.ConfigDict, workdir: str):
+  """F for `config`, from config.recognizer.dir (a missing one: run `to_train`'s job first)."""
+  return _load('config.recognizer', directory(config, workdir))
 
 
 def judge_data_seed(config: ml_collections.ConfigDict) -> int | None:
@@ -105,24 +136,32 @@ def judge_data(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return datasets.recognizer_data(config.judge.recipe.data, out)
 
 
-def load_or_train_judge(config: ml_collections.ConfigDict, workdir: str):
-  """The judge for `config` (a method's config with `judge`, `data`, `recognizer`).
+def judge_to_train(config: ml_collections.ConfigDict, workdir: str) -> Training | None:
+  """The job that makes the judge for `config` (a method's config with `judge`, `data`,
+  `recognizer`), None when it is on disk; raises what `check_judge` raises.
 
-  When config.judge.dir holds no model and `train_if_missing` is set, trains
-  one with `config.judge.recipe` on every training identity of `judge_data`
-  (VIS only; the recipe's `eval.val_identities` are held out for its own
-  validation) and saves it there (resumable under WORKDIR/judge). A judge at
-  F's own directory is refused: it would be F.
+  When config.judge.dir holds no model and `train_if_missing` is set, the
+  judge is trained with `config.judge.recipe` on every training identity of
+  `judge_data` (VIS only; the recipe's `eval.val_identities` are held out for
+  its own validation) and saved there (resumable under WORKDIR/judge).
   """
   data = check_judge(config, workdir)
-  return _load_or_train(config.judge, 'config.judge', judge_directory(config, workdir),
-                        os.path.join(workdir, 'judge'), data,
-                        config.judge.recipe.eval.val_identities, name='judge')
+  return _training(config.judge, 'config.judge', judge_directory(config, workdir),
+                   os.path.join(workdir, 'judge'), data,
+                   config.judge.recipe.eval.val_identities, name='judge')
+
+
+def load_judge(config: ml_collections.ConfigDict, workdir: str):
+  """The judge for `config`, from config.judge.dir (a missing one: run `judge_to_train`'s
+  job first). A judge at F's own directory is refused: it would be F."""
+  check_judge(config, workdir)
+  return _load('config.judge', judge_directory(config, workdir))
 
 
 def check_judge(config: ml_collections.ConfigDict, workdir: str):
-  """Raises what `load_or_train_judge` would, without loading or training: a method calls
-  it before training, so a judge it cannot have fails the run in seconds, not after it.
+  """Raises what `judge_to_train` and `load_judge` would, without loading or training: a
+  method calls it before training, so a judge it cannot have fails the run in seconds, not
+  after it.
 
   Returns the judge's training data (`judge_data`) when it may be trained, else None.
   """
@@ -132,9 +171,8 @@ def check_judge(config: ml_collections.ConfigDict, workdir: str):
                      'be a recognizer that took no part in training')
   if config.judge.train_if_missing:
     return judge_data(config)
-  if not os.path.isfile(os.path.join(path, export.META)):
-    raise FileNotFoundError(f'config.judge.dir: no LightCNN at {path} (no {export.META}); '
-                            'convert or train one first')
+  if not _on_disk(path):
+    raise _missing('config.judge', path)
   return None
 
 

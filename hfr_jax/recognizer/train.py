@@ -20,8 +20,11 @@ from hfr_jax import input_pipeline
 from hfr_jax import metrics as metrics_lib
 from hfr_jax import training
 from hfr_jax.models import lightcnn
+from hfr_jax.ops import augment
 from hfr_jax.recognizer import features
+from hfr_jax.recognizer import frozen
 from hfr_jax.recognizer import losses
+from hfr_jax.recognizer import pretrained
 
 
 def create_optimizer(model, config: ml_collections.ConfigDict) -> nnx.Optimizer:
@@ -38,7 +41,7 @@ def create_optimizer(model, config: ml_collections.ConfigDict) -> nnx.Optimizer:
   return nnx.Optimizer(model, tx, wrt=nnx.Param)
 
 
-def augmented_inputs(rng, images, landmarks, size: int, jitter: input_pipeline.FaceJitter):
+def augmented_inputs(rng, images, landmarks, size: int, jitter: augment.FaceJitter):
   """uint8 faces -> aligned gray (N, size, size, 1) under random alignment, flip and photometry."""
   return features.jittered(rng, images.astype(jnp.float32) / 255.0, landmarks, size, jitter)
 
@@ -70,7 +73,7 @@ class Trainer(nnx.Module):
 def make_train_step(config: ml_collections.ConfigDict, graphdef, classes: np.ndarray):
   """jit'd (state, batch, rng) -> (state, metrics); identities -> class labels on device."""
   t = config.train
-  jitter = input_pipeline.FaceJitter(**t.aug)
+  jitter = augment.FaceJitter(**t.aug)
   margin = dict(t.margin.items()) if t.loss == 'cosface' else {}
   classes = np.asarray(classes)
 
@@ -133,30 +136,36 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   model.eval()
   m = config.model
   output_dir = config.output_dir or os.path.join(workdir, 'pretrained')
-  lightcnn.save_pretrained(model, output_dir, arch=m.arch, num_classes=len(classes),
-                           width=m.width, input_size=m.input_size)
+  pretrained.save_pretrained(model, output_dir, arch=m.arch, num_classes=len(classes),
+                             width=m.width, input_size=m.input_size)
   logging.info('Recognizer saved to %s', output_dir)
   return model, output_dir
 
 
+def train_missing(job: frozen.Training | None):
+  """Runs a method's explicit step before it loads a frozen recognizer: trains the one
+  `frozen.to_train` / `frozen.judge_to_train` found missing (None: it is on disk)."""
+  if job is not None:
+    train(job.recipe, job.workdir, name=job.name)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains a recognizer, or loads config.pretrained_dir (nothing trained), and scores it."""
-  pretrained = config.get('pretrained_dir')
+  pretrained_dir = config.get('pretrained_dir')
   # A missing or foreign directory fails before any data is built.
-  model = lightcnn.load_pretrained(pretrained) if pretrained else None
+  model = pretrained.load_pretrained(pretrained_dir) if pretrained_dir else None
   builder = datasets.prepare(config.data)
   if model is None:
     model, output_dir = train(config, workdir, builder)
     title = f'LightCNN-{config.model.arch} recognizer (trained on VIS only)'
   else:
-    output_dir = pretrained
-    title = f'LightCNN-{model.arch} recognizer ({pretrained}, not trained here)'
+    output_dir = pretrained_dir
+    title = f'LightCNN-{model.arch} recognizer ({pretrained_dir}, not trained here)'
   curves = evaluate.feature_curves(evaluate.recognizer_fn(model), builder,
                                    batch_size=config.eval.batch_size)
   return evaluate.write_report(
       workdir, curves, title=title,
-      dataset={'name': config.data.name, 'config': builder.builder_config.name,
-               'data_dir': str(builder.data_dir)},
+      dataset=evaluate.dataset_info(builder),
       config=config, extra={'recognizer_dir': output_dir},
       notes='Features: the 256-d `fc` output; cosine similarity. vis_to_vis is the upper '
             'bound hallucination works towards.')

@@ -16,6 +16,7 @@ from flax import nnx
 import numpy as np
 
 from hfr_jax.models import lightcnn
+from hfr_jax.recognizer import pretrained
 
 # LightCNN-9 keeps its trunk in an nn.Sequential: index -> our attribute.
 _NINE_LAYER_NAMES = {'features.0.': 'conv1.', 'features.2.': 'group1.', 'features.4.': 'group2.',
@@ -116,7 +117,7 @@ _OUTPUT = flags.DEFINE_string('output_dir', None, 'Where the converted model goe
 def main(argv):
   del argv
   model, meta = convert_state_dict(load_state_dict(_CHECKPOINT.value), _ARCH.value)
-  lightcnn.save_pretrained(model, _OUTPUT.value, **meta)
+  pretrained.save_pretrained(model, _OUTPUT.value, **meta)
   print(f'LightCNN-{meta["arch"]} ({meta["num_classes"]} classes) written to {_OUTPUT.value}')
 
 
