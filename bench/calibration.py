@@ -60,13 +60,10 @@ def landmark_scatter(params: presets.RenderParams, seed: int, num_identities: in
 
 
 def _similarity_fit(points: np.ndarray, target: np.ndarray) -> np.ndarray:
-  """`points` moved by the least-squares similarity onto `target` (Umeyama 1991)."""
-  p, t = points - points.mean(0), target - target.mean(0)
-  u, s, vt = np.linalg.svd(t.T @ p)
-  d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
-  rotation = u @ d @ vt
-  scale = np.trace(np.diag(s) @ d) / np.sum(p ** 2)
-  return scale * p @ rotation.T + target.mean(0)
+  """`points` moved by the least-squares similarity onto `target` (the aligner's own)."""
+  from hfr_jax.ops import align
+  matrix = np.asarray(align.similarity_transform(points, target), np.float64)
+  return points @ matrix[:, :2].T + matrix[:, 2]
 
 
 def _run(config, workdir: str) -> dict:

@@ -77,6 +77,7 @@ class Identity:
 # The identity texture's grid in face coordinates (IOD units; u along the eyes, v down,
 # the eye midpoint at 0): from brow-top hairline to below the chin.
 _TEX_CELL = 0.025
+_LUMA = np.array([0.299, 0.587, 0.114])   # Rec. 601, as hfr_jax.ops.color
 _TEX_U = np.arange(-1.3, 1.3 + 1e-9, _TEX_CELL)
 _TEX_V = np.arange(-2.0, 1.7 + 1e-9, _TEX_CELL)
 
@@ -190,7 +191,7 @@ def sample_identity(rng: np.random.Generator,
                    rng.uniform(0.012, 0.025, n_freckles)]
   iris_nir = rng.uniform(0.3, 0.6)
   if params.iris_nir_link:   # melanin is clear at 850 nm: darker VIS irises, brighter NIR
-    linked = 0.6 - 0.5 * float(iris_vis @ np.array([0.299, 0.587, 0.114]))
+    linked = 0.6 - 0.5 * float(iris_vis @ _LUMA)
     iris_nir = (1 - params.iris_nir_link) * iris_nir + params.iris_nir_link * linked
   extra = dict(params=params)
   if params.extra_moles:
@@ -617,7 +618,7 @@ def render_scene(identity: Identity, scene: Scene, modality: str, rng: np.random
   else:
     exposure = rng.uniform(*p.vis_exposure)
     if p.vis_auto_exposure:   # the camera meters on the face, part of the way
-      lum = (img @ np.array([0.299, 0.587, 0.114]) * face).sum() / max(face.sum(), 1.0)
+      lum = (img @ _LUMA * face).sum() / max(face.sum(), 1.0)
       exposure *= (0.5 / max(lum, 0.05)) ** p.vis_auto_exposure
     img *= exposure * rng.normal(1, p.vis_white_balance, size=3)   # exposure, white balance
     img += rng.normal(scale=p.vis_noise, size=img.shape)

@@ -5,6 +5,7 @@ reading need no TensorFlow.
 """
 
 import concurrent.futures
+import functools
 import io
 import multiprocessing
 import os
@@ -97,6 +98,12 @@ def _png(image: np.ndarray) -> bytes:
   return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=64)
+def _person(seed: int, identity: int, params) -> render.Identity:
+  """Identity `identity` of `seed`, drawn once per process: jobs come identity by identity."""
+  return render.sample_identity(np.random.default_rng([seed, identity]), params)
+
+
 def _render_example(args):
   """Renders one image from its own seed; top level so workers can pickle it.
 
@@ -105,7 +112,7 @@ def _render_example(args):
   without a twin.
   """
   seed, identity, modality, index, resolution, twin, params = args
-  person = render.sample_identity(np.random.default_rng([seed, identity]), params)
+  person = _person(seed, identity, params)
   rng = np.random.default_rng([seed, identity, MODALITIES.index(modality) + 1, index])
   scene = render.sample_scene(person, rng, modality, resolution)
   image, landmarks = render.render_scene(person, scene, modality, rng)
