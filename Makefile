@@ -20,7 +20,12 @@ $(VENV)/.installed-test: setup.py | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-demo: $(VENV)/.installed
+# The landmarks extra: dlib's detector, and the photo judge that scores the demo's report.
+$(VENV)/.installed-landmarks: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[landmarks]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed-landmarks
 	$(BIN)/python -m hfr_jax.main --config=configs/pcfh.py:demo --workdir=$(WORKDIR)
 
 test: $(VENV)/.installed-test
@@ -35,8 +40,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/null_step.py
 
 # Needs the `landmarks` extra: dlib detection rate / landmark error, pixel baseline.
-realism: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[landmarks]'
+realism: $(VENV)/.installed-landmarks
 	$(BIN)/python bench/synthetic_realism.py
 
 clean:

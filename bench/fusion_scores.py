@@ -68,8 +68,8 @@ def main():
   ga = pcfh_models.NIRToVIS(hallucinate.load_generator(args.export))
   weights = np.round(np.linspace(0.0, 1.0, 11), 2)
   for directory in args.recognizer:
-    curves = evaluate.generation_curves(ga, pretrained.load_pretrained(directory), builder,
-                                        name='pcfh', vis_to_vis=False)
+    curves = evaluate.generation_curves(ga, {'r': pretrained.load_pretrained(directory)},
+                                        builder, name='pcfh', vis_to_vis=False).curves['r']
     (s_raw, ids, gids), s_ga = curves['raw_nir'], curves['pcfh'][0]
     d_raw, z_raw = separation(np.asarray(s_raw), ids, gids)
     d_ga, z_ga = separation(np.asarray(s_ga), ids, gids)

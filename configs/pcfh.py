@@ -83,6 +83,10 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.judge.recipe.eval.val_identities = 0   # its data is no method's: nothing to hold out
   config.judge.recipe.train.eval_every = 0
   config.judge.data_seed = ml_collections.config_dict.placeholder(int)
+  # The photo judge, dlib's ResNet recognizer trained on real photographs (the `landmarks`
+  # extra; hfr_jax/recognizer/photo_judge.py): it scores the final GA beside F and the judge.
+  # 'auto': where dlib is installed; 'on': required; 'off'.
+  config.photo_judge = 'auto'
 
   config.model = ml_collections.ConfigDict()
   config.model.width = 64           # GA global path (CycleGAN ResNet generator widths)

@@ -3,13 +3,14 @@
 One evaluator for every method: `split_outputs` is the one masked loop over
 a split; `feature_curves` scores any feature function (pixels, a recognizer)
 NIR->VIS and VIS->VIS; `generation_curves` scores "recognition via
-generation" (raw NIR, generated VIS, and the fused distance) with the
-recognizer's VIS->VIS as the upper bound, and, where the probes have VIS
-twins (synthetic test probes), how close the generated images come to them
-(`image_fidelity`: PSNR, SSIM; raw NIR is the floor); `write_report` writes
-the files and `gap_closed`, the share of the NIR->VIS rank-1 gap a method
-closes, and, given the same curves scored by a judge (a recognizer that took
-no part in training), both side by side.
+generation" (raw NIR, generated VIS, and the fused distance) under several
+recognizers from one generator pass, each with its VIS->VIS as the upper
+bound, and, where the probes have VIS twins (synthetic test probes), how close
+the generated images come to them (`image_fidelity`: PSNR, SSIM; under each
+recognizer, `metrics.twin_fidelity`; raw NIR is the floor); `write_report`
+writes the files and `gap_closed`, the share of the NIR->VIS rank-1 gap a
+method closes, under F and under the judges (recognizers that took no part in
+training: JUDGES) side by side.
 """
 
 import dataclasses
@@ -196,70 +197,127 @@ def probes_have_twins(builder, protocol: Protocol = Protocol()) -> bool:
   return have_twins(builder, protocol.probe_split, protocol.probe_records)
 
 
-@functools.partial(jax.jit, static_argnames=('gen_def', 'rec_def', 'fidelity'))
-def _raw_and_generated(gen_def, gen_state, rec_def, rec_state, images, landmarks, twins=None,
-                       fidelity=False):
-  """Features of the probes, their generated faces and (given) their VIS twins; with
-  `fidelity`, each image's PSNR/SSIM to its twin for raw and generated."""
-  generator, recognizer = nnx.merge(gen_def, gen_state), nnx.merge(rec_def, rec_state)
+@functools.partial(jax.jit, static_argnames=('gen_def', 'rec_defs', 'fidelity', 'keep'))
+def _generate_and_embed(gen_def, gen_state, rec_defs, rec_states, images, landmarks, twins=None,
+                        fidelity=False, keep=False):
+  """One generator pass over a batch of probes: each recognizer's features of the probes,
+  their generated faces and (given) their VIS twins; with `fidelity`, each image's
+  PSNR/SSIM to its twin for raw and generated; with `keep`, the generated faces as uint8
+  (for recognizers that run on the host)."""
+  generator = nnx.merge(gen_def, gen_state)
   x = images.astype(jnp.float32) / 255.0
   fake = generator(x, landmarks)
-  embed = lambda a: recognizer_features.embed(recognizer, a, landmarks)
-  if twins is None:
-    return (embed(x), embed(fake), None), None
   # The generator maps the stored frame to itself, so each output lies on its twin; raw NIR
   # (gray in three channels) is the floor, the twin itself the ceiling.
-  twins = twins.astype(jnp.float32) / 255.0
-  features = (embed(x), embed(fake), embed(twins))
-  if not fidelity:
-    return features, None
-  return features, (image_fidelity(x, twins), image_fidelity(jnp.clip(fake, 0.0, 1.0), twins))
+  t = None if twins is None else twins.astype(jnp.float32) / 255.0
+  features = []
+  for rec_def, rec_state in zip(rec_defs, rec_states):
+    recognizer = nnx.merge(rec_def, rec_state)
+    embed = lambda a, recognizer=recognizer: recognizer_features.embed(recognizer, a, landmarks)
+    features.append((embed(x), embed(fake), None if t is None else embed(t)))
+  scored = None
+  if fidelity and t is not None:
+    scored = (image_fidelity(x, t), image_fidelity(jnp.clip(fake, 0.0, 1.0), t))
+  kept = jnp.round(jnp.clip(fake, 0.0, 1.0) * 255.0).astype(jnp.uint8) if keep else None
+  return tuple(features), scored, kept
 
 
-def generation_curves(generator, recognizer, builder, protocol: Protocol = Protocol(), *,
+def host_features(fn, builder, split: str, *, records=None, modality=None,
+                  batch_size: int = 64):
+  """(fn(uint8 images, landmarks), identities) over `records` of a split: a recognizer that
+  runs on the host (the photo judge), fed what `split_outputs` reads."""
+  (images, landmarks), ids = split_outputs(lambda b: (b['image'], b['landmarks']), builder,
+                                           split, records=records, modality=modality,
+                                           batch_size=batch_size)
+  return np.asarray(fn(images, landmarks)), ids
+
+
+def _split_features(recognizer, builder, split, batch_size, **records):
+  if isinstance(recognizer, nnx.Module):
+    return split_outputs(recognizer_fn(recognizer), builder, split, batch_size=batch_size,
+                         **records)
+  return host_features(recognizer, builder, split, batch_size=batch_size, **records)
+
+
+@dataclasses.dataclass
+class Generation:
+  """What `generation_curves` measured, from one generator pass over the probes.
+
+  curves: {recognizer: {'raw_nir', name, 'fused', 'vis_twin', 'vis_to_vis'}:
+  (scores, probe_ids, gallery_ids)}; fidelity: {'raw_nir', name}: {'psnr', 'ssim'}
+  means against the probes' VIS twins (None without twins or `with_fidelity`);
+  twin: {recognizer: {'raw_nir', name}: metrics.twin_fidelity} (None without twins).
+  """
+  curves: dict
+  fidelity: dict | None = None
+  twin: dict | None = None
+
+
+def generation_curves(generator, recognizers: dict, builder, protocol: Protocol = Protocol(), *,
                       name: str = 'generated', batch_size: int = 64,
-                      vis_to_vis: bool = True, with_fidelity: bool = False):
-  """Recognition via generation, scored by `recognizer` against the VIS gallery.
+                      vis_to_vis: bool = True, with_fidelity: bool = False) -> Generation:
+  """Recognition via generation, scored by each of `recognizers` against the VIS gallery.
 
   `generator(images, landmarks)` is an NNX module mapping (N, H, W, 3) faces
   in [0, 1] to generated VIS faces in [0, 1] in the same frame, landmarks
-  kept. Returns curves {'raw_nir', name, 'fused', 'vis_twin', 'vis_to_vis'};
+  kept. It runs once over the probes; every recognizer scores that pass.
+  `recognizers`: {key: an NNX recognizer (LightCNN; it embeds inside the
+  generator's jit, the generated faces in float) or a host function
+  (uint8 images, landmarks) -> features (the photo judge; it sees the generated
+  faces as uint8 images)}.
+
+  Each recognizer's curves: {'raw_nir', name, 'fused', 'vis_twin', 'vis_to_vis'};
   fused is the mean of the raw and generated scores (the mean of the two cosine
   distances); vis_twin scores the probes' VIS twins, the faces a perfect
-  generator would draw (synthetic sets only).
-
-  `with_fidelity` returns (curves, fidelity): fidelity is {'raw_nir', name}:
-  {'psnr', 'ssim'}, means over the probes of `image_fidelity` against their VIS
-  twins, from the same pass; None when the probes have no twins (real
-  datasets, the validation protocol).
+  generator would draw (synthetic sets only). Where the probes have twins,
+  `twin` measures how close raw and generated probes come to their own twin
+  under each recognizer (`metrics.twin_fidelity`), and `with_fidelity` their
+  PSNR/SSIM to it (`image_fidelity`).
   """
+  in_jit = {k: r for k, r in recognizers.items() if isinstance(r, nnx.Module)}
+  on_host = {k: r for k, r in recognizers.items() if k not in in_jit}
   gen_def, gen_state = replicated_state(generator)
-  rec_def, rec_state = replicated_state(recognizer)
-  embed = recognizer_fn(recognizer)
-  gallery, gallery_ids = split_outputs(embed, builder, protocol.gallery_split,
-                                       records=protocol.gallery_records, batch_size=batch_size)
+  states = [replicated_state(r) for r in in_jit.values()]
+  rec_defs, rec_states = tuple(d for d, _ in states), tuple(s for _, s in states)
   twins = probes_have_twins(builder, protocol)
-  ((raw, fake, twin), scored), ids = split_outputs(
-      lambda b: _raw_and_generated(gen_def, gen_state, rec_def, rec_state, b['image'],
-                                   b['landmarks'], b.get('vis_twin'), fidelity=with_fidelity),
-      builder, protocol.probe_split, batch_size=batch_size, twins=twins,
+
+  def one_pass(b):
+    found = _generate_and_embed(gen_def, gen_state, rec_defs, rec_states, b['image'],
+                                b['landmarks'], b.get('vis_twin'), fidelity=with_fidelity,
+                                keep=bool(on_host))
+    return found, ((b['image'], b['landmarks'], b.get('vis_twin')) if on_host else None)
+
+  ((features, scored, kept), host_inputs), ids = split_outputs(
+      one_pass, builder, protocol.probe_split, batch_size=batch_size, twins=twins,
       **_probe_records(protocol))
-  s_raw = metrics.cosine_similarity(raw, gallery)
-  s_fake = metrics.cosine_similarity(fake, gallery)
-  curves = {'raw_nir': (s_raw, ids, gallery_ids), name: (s_fake, ids, gallery_ids)}
-  curves['fused'] = fused(curves, name, 0.5)
-  if twin is not None:
-    curves['vis_twin'] = (metrics.cosine_similarity(twin, gallery), ids, gallery_ids)
-  if vis_to_vis and has_split(builder, protocol.vis_split):
-    vis, vis_ids = split_outputs(embed, builder, protocol.vis_split, batch_size=batch_size,
-                                 **_vis_records(protocol))
-    curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
-  if not with_fidelity:
-    return curves
-  fidelity = None if scored is None else {
-      key: {'psnr': float(np.mean(psnr)), 'ssim': float(np.mean(ssim))}
-      for key, (psnr, ssim) in zip(('raw_nir', name), scored)}
-  return curves, fidelity
+  features = dict(zip(in_jit, features))
+  if on_host:
+    images, landmarks, twin_images = host_inputs
+    for key, fn in on_host.items():
+      features[key] = (fn(images, landmarks), fn(kept, landmarks),
+                       None if twin_images is None else fn(twin_images, landmarks))
+
+  out = Generation(curves={}, twin={} if twins else None)
+  for key, recognizer in recognizers.items():
+    raw, fake, twin = features[key]
+    gallery, gallery_ids = _split_features(recognizer, builder, protocol.gallery_split,
+                                           batch_size, records=protocol.gallery_records)
+    score = lambda probes: (metrics.cosine_similarity(probes, gallery), ids, gallery_ids)
+    curves = {'raw_nir': score(raw), name: score(fake)}
+    curves['fused'] = fused(curves, name, 0.5)
+    if twin is not None:
+      curves['vis_twin'] = score(twin)
+      out.twin[key] = {'raw_nir': metrics.twin_fidelity(raw, twin, ids),
+                       name: metrics.twin_fidelity(fake, twin, ids)}
+    if vis_to_vis and has_split(builder, protocol.vis_split):
+      vis, vis_ids = _split_features(recognizer, builder, protocol.vis_split, batch_size,
+                                     **_vis_records(protocol))
+      curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
+    out.curves[key] = curves
+  if scored is not None:
+    out.fidelity = {key: {'psnr': float(np.mean(psnr)), 'ssim': float(np.mean(ssim))}
+                    for key, (psnr, ssim) in zip(('raw_nir', name), scored)}
+  return out
 
 
 FUSION_WEIGHTS = np.linspace(0.0, 1.0, 21)
@@ -370,25 +428,61 @@ def gap_or_none(results: dict, gap: tuple[str, str]) -> float | None:
   return None if np.isnan(closed) else closed
 
 
-def _judge_table(by_f: dict, by_judge: dict, payload: dict, judge: dict) -> str:
-  """report.md's F-vs-judge table: rank-1 and VR@FAR=1% of each method, gap closed below."""
+# results.json keys of the recognizers that took no part in training -> their row labels.
+JUDGES = {'judge': 'judge', 'photo_judge': 'photo judge'}
+
+
+def judged_methods(judged: dict) -> dict:
+  """A results.json judge's methods (it also holds gap_closed and recognizer)."""
+  return {name: m for name, m in judged.items() if isinstance(m, dict) and 'rank1' in m}
+
+
+def _judge_table(by_f: dict, payload: dict) -> str:
+  """report.md's F-vs-judges table: rank-1 and VR@FAR=1% of each method, gap closed below."""
+  judges = [k for k in JUDGES if k in payload]
+  columns = [('F', by_f)] + [(JUDGES[k], judged_methods(payload[k])) for k in judges]
   cell = lambda r, key: _fmt(r[key]) if r is not None else '-'
+  methods = list(judged_methods(payload[judges[0]]))
   rows = '\n'.join(
-      f'| {name} | {cell(by_f.get(name), "rank1")} | {cell(r, "rank1")} | '
-      f'{cell(by_f.get(name), "vr_at_far_1e-2")} | {cell(r, "vr_at_far_1e-2")} |'
-      for name, r in by_judge.items())
+      f'| {name} | ' + ' | '.join(cell(c.get(name), key) for key in ('rank1', 'vr_at_far_1e-2')
+                                  for _, c in columns) + ' |'
+      for name in methods)
   if 'gap_closed' in payload:
     share = lambda x: 'no gap' if x is None else f'{100 * x:.1f} %'
-    rows += (f"\n| gap closed | {share(payload['gap_closed'])} | "
-             f"{share(payload['judge']['gap_closed'])} | | |")
-  about = ', '.join(f'{k} {v}' for k, v in judge.items() if v is not None)
+    gaps = [payload['gap_closed']] + [payload[k].get('gap_closed') for k in judges]
+    rows += '\n| gap closed | ' + ' | '.join(map(share, gaps)) + ' |' + ' |' * len(columns)
+  about = '; '.join(f'{JUDGES[k]}: ' + ', '.join(f'{a} {v}' for a, v in
+                                                   payload[k]['recognizer'].items()
+                                                   if v is not None) for k in judges)
+  header = ' | '.join(f'{metric} {title}' for metric in ('rank-1 %', 'VR@FAR=1%')
+                      for title, _ in columns)
   return f"""
-**Judge**: a second recognizer ({about}) that took no part in training scores the same
-images. F is the recognizer of the table above; a generator trained against F can fool F
-without drawing the person, which the judge would not reward.
+**Judges**: recognizers that took no part in training score the same images ({about}).
+F is the recognizer of the table above; a generator trained against F can fool F without
+drawing the person, which a judge would not reward; the photo judge, trained on real
+photographs, does not share F's view of the renderer.
 
-| method | rank-1 % F | rank-1 % judge | VR@FAR=1% F | VR@FAR=1% judge |
-|---|---|---|---|---|
+| method | {header} |
+|---|{'---|' * 2 * len(columns)}
+{rows}
+"""
+
+
+def _twin_table(twin: dict) -> str:
+  """report.md's twin fidelity: each recognizer's cosine to the own twin and twin TAR."""
+  names = list(next(iter(twin.values())))
+  label = lambda k: 'F' if k == 'f' else JUDGES.get(k, k)
+  rows = '\n'.join(
+      f'| {label(k)} | ' + ' | '.join(f'{by[n]["cosine"]:.3f}' for n in names) + ' | ' +
+      ' | '.join(_fmt(by[n]['tar_at_far_1e-2']) for n in names) + ' |'
+      for k, by in twin.items())
+  return f"""
+**Twin fidelity**: under each recognizer, each probe against its own VIS twin (the same scene
+rendered in VIS): mean cosine similarity, and twin verification, TAR % at FAR = 1 % of
+probe-vs-own-twin pairs against probe-vs-other-identities'-twins pairs.
+
+| recognizer | {' | '.join(f'cosine {n}' for n in names)} | {' | '.join(f'TAR {n}' for n in names)} |
+|---|{'---|' * 2 * len(names)}
 {rows}
 """
 
@@ -397,12 +491,12 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
                  notes: str = '', extra: dict | None = None,
                  images: dict[str, np.ndarray] | None = None,
                  gap: tuple[str, str] | None = None, fidelity: dict | None = None,
-                 judged: dict | None = None, judge: dict | None = None) -> dict:
+                 judges: dict | None = None, twin: dict | None = None) -> dict:
   """Scores every entry of `curves` ({method: (scores, probe_ids, gallery_ids)}).
 
   Writes results.json (each method's metrics under `metrics` and at the top
   level), roc.png, cmc.png, curves.npz (`curve_points` of `curves`, and of
-  `judged` with keys 'judge.roc.<name>', 'judge.cmc.<name>'), any `images`
+  `judges`' curves with keys '<judge>.roc.<name>', '<judge>.cmc.<name>'), any `images`
   ({'grid.png': (H, W, 3) float in [0, 1]}) and report.md to `workdir`, each
   file complete or not at all (`fileio.write_atomic`).
   `gap` = (raw, method) adds
@@ -411,11 +505,13 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   `fidelity` (from `generation_curves(..., with_fidelity=True)`) goes into
   results.json and a table of report.md when not None.
 
-  `judged`: curves like `curves` (the same methods) scored by a second
-  recognizer, the judge, that took no part in training; `judge` describes it
-  ({arch, seed, data_seed, dir}). results.json gets `judge`: each method's
-  metrics, `gap_closed` (with `gap`) and `recognizer`; report.md a table of
-  rank-1 and VR@FAR=1% under the recognizer of `curves` (F) and under the judge.
+  `judges`: {key of JUDGES: (curves, description)}, curves like `curves` (the
+  same methods) scored by a recognizer that took no part in training, the
+  description what results.json says of it. results.json gets, under each key,
+  each method's metrics, `gap_closed` (with `gap`) and `recognizer`; report.md a
+  table of rank-1 and VR@FAR=1% under the recognizer of `curves` (F) and under
+  each judge. `twin` ({'f' or a judge's key: {method: metrics.twin_fidelity}})
+  goes into results.json's `twin_fidelity` and a table of report.md.
 
   Every process returns the payload; process 0 alone writes the files.
   """
@@ -456,14 +552,20 @@ raw_nir, the probe itself, is the floor.
 |---|---|---|
 {lines}
 """
-  judge_table = ''
-  if judged is not None:
+  judge_table = twin_table = ''
+  for key, (judged, about) in (judges or {}).items():
+    if key not in JUDGES:
+      raise ValueError(f'write_report: unknown judge {key!r}, expected one of {list(JUDGES)}')
     by_judge = {name: metrics.summary(*c) for name, c in judged.items()}
-    payload['judge'] = dict(by_judge)
+    payload[key] = dict(by_judge)
     if gap is not None:
-      payload['judge']['gap_closed'] = gap_or_none(by_judge, gap)
-    payload['judge']['recognizer'] = judge or {}
-    judge_table = _judge_table(results, by_judge, payload, judge or {})
+      payload[key]['gap_closed'] = gap_or_none(by_judge, gap)
+    payload[key]['recognizer'] = about or {}
+  if judges:
+    judge_table = _judge_table(results, payload)
+  if twin:
+    payload['twin_fidelity'] = twin
+    twin_table = _twin_table(twin)
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
   pictures = ''.join(f' ![{n}]({n})' for n in (images or {}))
@@ -479,7 +581,7 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 | method | probe x gallery | rank-1 % | rank-5 % | VR@FAR=1% | VR@FAR=0.1% | EER % |
 |---|---|---|---|---|---|---|
 {rows}
-{headline}{judge_table}{fidelity_table}
+{headline}{judge_table}{twin_table}{fidelity_table}
 ![ROC](roc.png) ![CMC](cmc.png){pictures}
 
 Commit `{payload['git_commit']}`, {payload['created']}.
@@ -490,8 +592,8 @@ Commit `{payload['git_commit']}`, {payload['created']}.
   fileio.write_atomic(os.path.join(workdir, 'roc.png'), lambda tmp: plot_roc(curves, tmp))
   fileio.write_atomic(os.path.join(workdir, 'cmc.png'), lambda tmp: plot_cmc(curves, tmp))
   points = curve_points(curves)
-  if judged is not None:
-    points.update({f'judge.{k}': v for k, v in curve_points(judged).items() if k != 'far'})
+  for key, (judged, _) in (judges or {}).items():
+    points.update({f'{key}.{k}': v for k, v in curve_points(judged).items() if k != 'far'})
 
   def write_npz(tmp):
     with open(tmp, 'wb') as f:

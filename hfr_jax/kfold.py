@@ -113,7 +113,8 @@ def run_folds(config, workdir: str, folds: list[int], *, command: str | None = N
       log(f'{head}: {_headline(results)} in {_duration(seconds[fold])}')
     done.append({'fold': fold, 'workdir': f'fold_{fold}', 'dataset': results.get('dataset'),
                  'seconds': seconds.get(fold), 'metrics': results['metrics'],
-                 **{k: results[k] for k in ('gap', 'gap_closed', 'judge') if k in results}})
+                 **{k: results[k] for k in ('gap', 'gap_closed', *evaluate.JUDGES)
+                    if k in results}})
   payload = {
       'command': command,
       'config': json.loads(config.to_json_best_effort()),
@@ -185,12 +186,13 @@ def markdown(payload: dict) -> str:
   """kfold.md: the command, what the folds are, the mean ± std table, each fold's rank-1."""
   folds = payload['folds']
   methods = list(folds[0]['metrics'])
-  judged = list(report.judged_methods(folds[0].get('judge') or {}))
+  judged = [(key, label, m) for key, label in evaluate.JUDGES.items()
+            for m in report.judged_methods(folds[0].get(key) or {})]
   per_fold = [[str(f['fold']), *(f'{100 * f["metrics"][m]["rank1"]:.2f}' for m in methods),
-               *(f'{100 * f["judge"][m]["rank1"]:.2f}' for m in judged),
+               *(f'{100 * f[key][m]["rank1"]:.2f}' for key, _, m in judged),
                _duration(f['seconds']), f'[{f["workdir"]}/report.md]({f["workdir"]}/report.md)']
               for f in folds]
-  header = ['fold', *methods, *(f'judge: {m}' for m in judged), 'time', 'report']
+  header = ['fold', *methods, *(f'{label}: {m}' for _, label, m in judged), 'time', 'report']
   command = f'`{payload["command"]}`\n\n' if payload.get('command') else ''
   summary = payload['summary']
   notes = ['Mean ± sample standard deviation (ddof=1) over the folds, in %.']
@@ -198,9 +200,9 @@ def markdown(payload: dict) -> str:
     gap = summary['gap']
     notes.append(f"Gap closed = ({gap['method']} - {gap['raw']}) / (vis_to_vis - {gap['raw']}) "
                  'rank-1, over the folds where vis_to_vis is above raw.')
-  if summary.get('judge'):
-    notes.append('judge rows: the same images scored by a recognizer that took no part in '
-                 'training.')
+  if any(summary.get(key) for key in evaluate.JUDGES):
+    notes.append('judge and photo judge rows: the same images scored by a recognizer that took '
+                 'no part in training.')
   return f"""# k-fold: {payload['config'].get('method')} on {payload['dataset']['name']}
 
 {command}{len(folds)} folds ({payload['fold_kind']}s {', '.join(str(f['fold']) for f in folds)}).

@@ -15,6 +15,7 @@ import jax
 from ml_collections import config_flags
 
 from hfr_jax import cli
+from hfr_jax import evaluate
 from hfr_jax import multihost
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
@@ -39,29 +40,40 @@ COLUMNS = (('rank1', 'rank-1'), ('rank5', 'rank-5'), ('vr_at_far_1e-2', 'VR@FAR=
 def format_table(payload: dict) -> str:
   """The results a run ends with: one row per method (%), then gap_closed if reported.
 
-  With a judge (payload['judge'], a recognizer that took no part in training),
-  its rows follow as 'judge: <method>', then its gap closed.
+  With judges (recognizers that took no part in training: payload['judge'],
+  payload['photo_judge']), their rows follow as '<judge>: <method>', then their gap closed.
   """
-  judge = payload.get('judge') or {}
-  judged = {f'judge: {name}': m for name, m in judge.items()
-            if isinstance(m, dict) and 'rank1' in m}
+  judges = {evaluate.JUDGES[k]: evaluate.judged_methods(payload[k])
+            for k in evaluate.JUDGES if payload.get(k)}
   rows = payload['metrics']
-  width = max(len('method (%)'), *map(len, rows), *map(len, judged))
+  width = max(len('method (%)'), *map(len, rows),
+              *(len(f'{j}: {name}') for j, m in judges.items() for name in m))
   cell = lambda value: '-' if value is None else f'{100 * value:.2f}'
   row = lambda name, m: name.ljust(width) + ''.join(f'{cell(m.get(key)):>13}'
                                                     for key, _ in COLUMNS)
   lines = ['method (%)'.ljust(width) + ''.join(f'{title:>13}' for _, title in COLUMNS)]
   lines += [row(name, m) for name, m in rows.items()]
   lines += _gap_line('', payload)
-  lines += [row(name, m) for name, m in judged.items()]
-  lines += _gap_line('judge: ', judge) if judged else []
+  for key, label in evaluate.JUDGES.items():
+    if label in judges:
+      lines += [row(f'{label}: {name}', m) for name, m in judges[label].items()]
+      lines += _gap_line(f'{label}: ', payload[key])
   validated = payload.get('fused_validated')
   if validated:
-    f, j = validated['f'], validated['judge']
+    f = validated['f']
     gap = '-' if f['gap_closed'] is None else f'{100 * f["gap_closed"]:.1f} %'
+    others = ''.join(f'; {label}: rank-1 {cell(validated[key]["rank1"])} %'
+                     for key, label in evaluate.JUDGES.items() if key in validated)
     lines.append(f"fused with GA at weight {validated['weight']:.2f} (chosen on held-out "
-                 f"training identities): rank-1 {cell(f['rank1'])} %, gap closed {gap}; "
-                 f"judge: rank-1 {cell(j['rank1'])} %")
+                 f"training identities): rank-1 {cell(f['rank1'])} %, gap closed {gap}"
+                 f"{others}")
+  twin = payload.get('twin_fidelity')
+  if twin:
+    for key, by in twin.items():
+      label = 'F' if key == 'f' else evaluate.JUDGES.get(key, key)
+      lines.append(f'twin fidelity under {label}: cosine to own VIS twin ' + ', '.join(
+          f'{name} {m["cosine"]:.3f}' for name, m in by.items()) + '; TAR@FAR=1% ' + ', '.join(
+          f'{name} {cell(m["tar_at_far_1e-2"])}' for name, m in by.items()))
   return '\n'.join(lines)
 
 

@@ -110,6 +110,31 @@ def equal_error_rate(scores, probe_ids, gallery_ids) -> float:
   return float(far[i - 1] + t * (far[i] - far[i - 1]))
 
 
+def twin_fidelity(probe_features, twin_features, identities, far: float = 1e-2) -> dict:
+  """How close each probe (a generated face, or the raw probe) comes to its own VIS twin.
+
+  probe_features[i] and twin_features[i] are one scene in two renderings; `identities`
+  their identity. 'cosine': the mean cosine similarity of each probe to its own twin;
+  'tar_at_far_1e-2' (for far = 1e-2): twin verification, the highest share of
+  probe-vs-own-twin pairs accepted while at most `far` of the probe-vs-other-identities'-
+  twins pairs are (a pair is accepted when its score >= the threshold; pairs of one
+  identity's different scenes are neither).
+  """
+  scores = cosine_similarity(probe_features, twin_features)
+  identities = np.asarray(identities).ravel()
+  if scores.shape[0] != scores.shape[1] or scores.shape[0] != identities.size:
+    raise ValueError(f'twin_fidelity: {scores.shape[0]} probes, {scores.shape[1]} twins and '
+                     f'{identities.size} identities must be equal in number')
+  genuine = np.diag(scores)
+  impostor = np.sort(scores[identities[:, None] != identities[None, :]])[::-1]
+  if impostor.size == 0:
+    raise ValueError('twin_fidelity: one identity only, no impostor pairs')
+  allowed = int(np.floor(far * impostor.size + 1e-9))   # false accepts within `far`
+  # The lowest threshold accepting at most `allowed` impostors: just above impostor[allowed].
+  tar = float((genuine > impostor[allowed]).mean()) if allowed < impostor.size else 1.0
+  return {'cosine': float(genuine.mean()), f'tar_at_far_{far:.0e}'.replace('e-0', 'e-'): tar}
+
+
 def summary(scores, probe_ids, gallery_ids) -> dict[str, float]:
   """The numbers the papers report (and EER)."""
   return {

@@ -47,7 +47,8 @@ def summarize(results: list[dict]) -> dict:
   """results.json payloads (one run's, or one per fold) -> the summary the tables print.
 
   {'metrics': {method: {metric: {'mean', 'std', 'n'}}}, 'gap': {'raw', 'method'} or None,
-   'gap_closed': {'mean', 'std', 'n'} or None, 'judge': {'metrics', 'gap_closed'} or None}.
+   'gap_closed': {'mean', 'std', 'n'} or None, and for each judge of evaluate.JUDGES
+   ('judge', 'photo_judge'): {'metrics', 'gap_closed'} or None}.
   std is the sample standard deviation over the payloads (ddof=1, as the papers' k-fold ±;
   0 for one payload), from metrics.summarize_folds. gap_closed is averaged over the
   payloads where it is defined (None: vis_to_vis not above raw); `n` counts them.
@@ -55,17 +56,17 @@ def summarize(results: list[dict]) -> dict:
   if not results:
     raise ValueError('summarize needs at least one results.json')
   out = {'metrics': _summarize_methods([r['metrics'] for r in results]),
-         'gap': _gap(results[0]), 'gap_closed': _summarize_gap(results), 'judge': None}
-  judges = [r.get('judge') for r in results]
-  if all(judges):
-    out['judge'] = {'metrics': _summarize_methods([judged_methods(j) for j in judges]),
-                    'gap_closed': _summarize_gap(judges)}
+         'gap': _gap(results[0]), 'gap_closed': _summarize_gap(results)}
+  for key in evaluate.JUDGES:
+    judges = [r.get(key) for r in results]
+    out[key] = None
+    if all(judges):
+      out[key] = {'metrics': _summarize_methods([judged_methods(j) for j in judges]),
+                  'gap_closed': _summarize_gap(judges)}
   return out
 
 
-def judged_methods(judge: dict) -> dict:
-  """A results.json `judge`'s methods (it also holds gap_closed and recognizer)."""
-  return {name: m for name, m in judge.items() if isinstance(m, dict) and 'rank1' in m}
+judged_methods = evaluate.judged_methods
 
 
 def _summarize_methods(by_run: list[dict]) -> dict:
@@ -103,12 +104,14 @@ def cell(stat: dict | None, digits: int = 2) -> str:
 
 
 def summary_rows(summary: dict) -> list[list[str]]:
-  """A summary's rows under HEADER: each method, then the judge's as 'judge: <method>'.
+  """A summary's rows under HEADER: each method, then each judge's as '<judge>: <method>'.
 
   gap closed (in %, one decimal) sits on the row of the method it measures.
   """
   rows = []
-  for prefix, part in (('', summary), ('judge: ', summary.get('judge'))):
+  parts = [('', summary)] + [(f'{label}: ', summary.get(key))
+                             for key, label in evaluate.JUDGES.items()]
+  for prefix, part in parts:
     if not part:
       continue
     gap = summary.get('gap') or {}
@@ -223,8 +226,9 @@ def _blocks(runs: list[Run], output: str) -> list[tuple]:
             ('p', 'All figures in %. Ours: each method of each run; a k-fold directory gives '
                   'mean ± sample standard deviation (ddof=1) over its folds. gap closed = '
                   '(fused - raw) / (vis_to_vis - raw) rank-1, on the row it measures. '
-                  '"judge: " rows: the same images scored by a recognizer that took no part in '
-                  'training. Published: the papers\' tables (hfr_jax/published.py); '
+                  '"judge: " and "photo judge: " rows: the same images scored by a recognizer '
+                  'that took no part in training (the photo judge: dlib\'s, trained on real '
+                  'photographs). Published: the papers\' tables (hfr_jax/published.py); '
                   'their protocols and recognizers are theirs, not ours.')]
   label_runs(runs)
   blocks.append(('table', ('run', 'workdir', 'what'),

@@ -135,7 +135,7 @@ def test_judged_curves_go_into_results_json_and_a_side_by_side_table(tmp_path):
   about = {'arch': '29', 'seed': 1, 'data_seed': 1000, 'dir': '/judge'}
   evaluate.write_report(str(tmp_path), by_f, title='synthetic', config={'seed': 0},
                         dataset={'name': 'synthetic', 'config': 'none'},
-                        gap=('raw_nir', 'fused'), judged=judged, judge=about)
+                        gap=('raw_nir', 'fused'), judges={'judge': (judged, about)})
   results = json.loads((tmp_path / 'results.json').read_text())
   text = (tmp_path / 'report.md').read_text()
   judge = results['judge']
@@ -165,6 +165,38 @@ def test_judged_curves_go_into_results_json_and_a_side_by_side_table(tmp_path):
   # Without judged curves: no judge anywhere.
   results, text = report(tmp_path, by_f)
   assert 'judge' not in results and 'judge' not in text
+
+
+def test_a_second_judge_gets_its_own_key_and_column_and_twin_fidelity_its_table(tmp_path):
+  by_f = synthetic_curves(0, signal_raw=0.8, signal_gen=1.5, signal_vis=4.0)
+  judged = synthetic_curves(1, signal_raw=0.8, signal_gen=0.3, signal_vis=3.0)
+  photo = synthetic_curves(2, signal_raw=2.0, signal_gen=0.1, signal_vis=3.0)
+  twin = {'f': {'raw_nir': {'cosine': 0.25, 'tar_at_far_1e-2': 0.5},
+                'gen': {'cosine': 0.75, 'tar_at_far_1e-2': 0.875}},
+          'photo_judge': {'raw_nir': {'cosine': 0.9, 'tar_at_far_1e-2': 0.625},
+                          'gen': {'cosine': 0.5, 'tar_at_far_1e-2': 0.125}}}
+  evaluate.write_report(str(tmp_path), by_f, title='synthetic', config={'seed': 0},
+                        dataset={'name': 'synthetic', 'config': 'none'},
+                        gap=('raw_nir', 'fused'), twin=twin,
+                        judges={'judge': (judged, {'arch': '29'}),
+                                'photo_judge': (photo, {'arch': 'dlib'})})
+  results = json.loads((tmp_path / 'results.json').read_text())
+  text = (tmp_path / 'report.md').read_text()
+  for key, curves in (('judge', judged), ('photo_judge', photo)):
+    for k, c in curves.items():
+      assert results[key][k] == metrics.summary(*c), (key, k)
+  assert results['photo_judge']['recognizer'] == {'arch': 'dlib'}
+  assert results['twin_fidelity'] == twin
+  assert ('| method | rank-1 % F | rank-1 % judge | rank-1 % photo judge | VR@FAR=1% F | '
+          'VR@FAR=1% judge | VR@FAR=1% photo judge |') in text
+  g = lambda key: 100 * (results[key] if key else results)['gen']['rank1']
+  assert f"| gen | {g(None):.2f} | {g('judge'):.2f} | {g('photo_judge'):.2f} |" in text
+  assert '| F | 0.250 | 0.750 | 50.00 | 87.50 |' in text
+  assert '| photo judge | 0.900 | 0.500 | 62.50 | 12.50 |' in text
+  with pytest.raises(ValueError, match="unknown judge 'jury'"):
+    evaluate.write_report(str(tmp_path / 'x'), by_f, title='t', config={}, dataset={},
+                          judges={'jury': (judged, {})})
+  assert not (tmp_path / 'x').exists()
 
 
 def psnr_reference(a, b):
@@ -224,7 +256,8 @@ def recognizer():
 
 
 def test_identity_generator_scores_equal_the_raw_scores(tiny_builder, recognizer):
-  curves = evaluate.generation_curves(Identity(), recognizer, tiny_builder, batch_size=8)
+  curves = evaluate.generation_curves(Identity(), {'f': recognizer}, tiny_builder,
+                                      batch_size=8).curves['f']
   assert set(curves) == {'raw_nir', 'generated', 'fused', 'vis_twin', 'vis_to_vis'}
   raw, gen, fused = curves['raw_nir'], curves['generated'], curves['fused']
   np.testing.assert_array_equal(gen[0], raw[0])
@@ -264,8 +297,9 @@ class Darken(nnx.Module):
 
 def test_generation_fidelity_scores_probe_and_generated_images_against_their_twins(
     tiny_builder, recognizer):
-  curves, fidelity = evaluate.generation_curves(Darken(), recognizer, tiny_builder,
-                                                batch_size=3, with_fidelity=True)
+  found = evaluate.generation_curves(Darken(), {'f': recognizer}, tiny_builder, batch_size=3,
+                                     with_fidelity=True)
+  curves, fidelity = found.curves['f'], found.fidelity
   assert set(fidelity) == {'raw_nir', 'generated'}
   # Against numpy on the probes and twins read straight from the source.
   source, index = input_pipeline.open_split(tiny_builder, 'probe')
@@ -278,7 +312,8 @@ def test_generation_fidelity_scores_probe_and_generated_images_against_their_twi
         np.mean([ssim_reference(a, b) for a, b in zip(images, twins)]), abs=2e-5)
   assert fidelity['raw_nir'] != fidelity['generated']
   # The same curves as without fidelity.
-  plain = evaluate.generation_curves(Darken(), recognizer, tiny_builder, batch_size=8)
+  plain = evaluate.generation_curves(Darken(), {'f': recognizer}, tiny_builder,
+                                     batch_size=8).curves['f']
   assert set(plain) == set(curves)
   for key in plain:
     for got, want in zip(curves[key], plain[key]):
@@ -287,9 +322,9 @@ def test_generation_fidelity_scores_probe_and_generated_images_against_their_twi
   _, train_index = input_pipeline.open_split(tiny_builder, 'train')
   protocol = evaluate.Protocol.validation(tiny_builder, np.unique(train_index.identity)[2:])
   assert not evaluate.probes_have_twins(tiny_builder, protocol)
-  _, none = evaluate.generation_curves(Darken(), recognizer, tiny_builder, protocol,
-                                       batch_size=8, with_fidelity=True)
-  assert none is None
+  none = evaluate.generation_curves(Darken(), {'f': recognizer}, tiny_builder, protocol,
+                                    batch_size=8, with_fidelity=True)
+  assert none.fidelity is None and none.twin is None
 
 
 def test_read_twins_returns_each_records_twin_in_order_or_none(tiny_builder):
@@ -377,7 +412,7 @@ def test_curves_npz_keeps_the_roc_at_each_far_and_the_cmc_for_the_report(tmp_pat
   judged = synthetic_curves(1, signal_raw=0.8, signal_gen=0.3, signal_vis=3.0)
   evaluate.write_report(str(tmp_path), by_f, title='synthetic', config={'seed': 0},
                         dataset={'name': 'synthetic', 'config': 'none'},
-                        gap=('raw_nir', 'fused'), judged=judged, judge={'arch': '29'})
+                        gap=('raw_nir', 'fused'), judges={'judge': (judged, {'arch': '29'})})
   with np.load(tmp_path / 'curves.npz') as data:
     points = {k: data[k] for k in data.files}
   assert set(points) == {'far', *(f'{p}{kind}.{name}' for p in ('', 'judge.')
@@ -396,3 +431,46 @@ def test_curves_npz_keeps_the_roc_at_each_far_and_the_cmc_for_the_report(tmp_pat
   results = json.loads((tmp_path / 'results.json').read_text())
   assert results['gap'] == {'raw': 'raw_nir', 'method': 'fused'}
   assert (tmp_path / 'curves.npz').stat().st_size < 20_000
+
+
+class Dim(nnx.Module):
+  """A generator scaling its input by 0.6: no uint8 value lands on a rounding tie."""
+
+  def __call__(self, images, landmarks):
+    return images * 0.6
+
+
+def pixels(images, landmarks):
+  """A host recognizer: every 7th pixel value of the uint8 image, as features."""
+  assert images.dtype == np.uint8
+  return images.reshape(len(images), -1)[:, ::7].astype(np.float32) + 1.0
+
+
+def test_a_host_recognizer_scores_the_generated_faces_as_uint8_from_the_same_pass(
+    tiny_builder, recognizer):
+  found = evaluate.generation_curves(Dim(), {'f': recognizer, 'host': pixels}, tiny_builder,
+                                     batch_size=3)
+  assert set(found.curves) == {'f', 'host'}
+  source, index = input_pipeline.open_split(tiny_builder, 'probe')
+  nir = index.records(input_pipeline.NIR)
+  probes = np.stack([input_pipeline.decode_png(source[int(r)]['image']) for r in nir])
+  twins = np.stack([input_pipeline.decode_png(source[int(r)]['vis_twin']) for r in nir])
+  _, gallery_index = input_pipeline.open_split(tiny_builder, 'gallery')
+  gallery_source, _ = input_pipeline.open_split(tiny_builder, 'gallery')
+  gallery = np.stack([input_pipeline.decode_png(gallery_source[i]['image'])
+                      for i in range(len(gallery_index.identity))])
+  dimmed = np.round(probes * 0.6).astype(np.uint8)
+  host = found.curves['host']
+  for key, images in (('raw_nir', probes), ('generated', dimmed), ('vis_twin', twins)):
+    want = metrics.cosine_similarity(pixels(images, None), pixels(gallery, None))
+    np.testing.assert_allclose(host[key][0], want, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(host['fused'][0], (host['raw_nir'][0] + host['generated'][0]) / 2)
+  ids = index.identity[nir]
+  assert found.twin['host'] == {
+      'raw_nir': metrics.twin_fidelity(pixels(probes, None), pixels(twins, None), ids),
+      'generated': metrics.twin_fidelity(pixels(dimmed, None), pixels(twins, None), ids)}
+  # F's curves are those of F alone: the host recognizer changes nothing of the jit's.
+  alone = evaluate.generation_curves(Dim(), {'f': recognizer}, tiny_builder, batch_size=3)
+  for key, c in alone.curves['f'].items():
+    np.testing.assert_allclose(found.curves['f'][key][0], c[0], rtol=1e-6, atol=1e-7)
+  assert set(found.twin['f']) == {'raw_nir', 'generated'}

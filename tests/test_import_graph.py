@@ -105,3 +105,12 @@ CONFIGS = _modules('configs')
 def test_configs_import_no_hfr_jax(module):
   """A config is data: it reaches the renderer's presets, never JAX code."""
   assert not [t for t in imports(CONFIGS[module], module) if _within(t, 'hfr_jax')]
+
+
+def test_the_photo_judge_reaches_no_training_code():
+  """dlib's recognizer only scores: the trainer, the losses, the models and the steps'
+  modules never import it (pcfh/train.py's train_and_evaluate calls it after training)."""
+  allowed = {'hfr_jax.pcfh.train', 'hfr_jax.null.train', 'hfr_jax.recognizer.photo_judge'}
+  found = sorted(name for name, path in MODULES.items()
+                 if name not in allowed and 'hfr_jax.recognizer.photo_judge' in imports(path, name))
+  assert found == []

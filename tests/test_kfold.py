@@ -42,7 +42,10 @@ def train_and_evaluate(config, workdir):
   judged = stub_curves(config.data.seed + 100)
   return evaluate.write_report(workdir, curves, title='stub', config=config,
                                dataset={'name': config.data.name, 'config': 'stub'},
-                               gap=('raw_nir', 'fused'), judged=judged, judge={'arch': '9'})
+                               gap=('raw_nir', 'fused'),
+                               judges={'judge': (judged, {'arch': '9'}),
+                                       'photo_judge': (stub_curves(config.data.seed + 200),
+                                                       {'arch': 'dlib'})})
 
 
 def stub_curves(seed):
@@ -116,12 +119,14 @@ def test_mean_and_std_are_numpys_over_the_folds_results_json(stub, tmp_path):
   md = report.parse_markdown_tables((tmp_path / 'kfold.md').read_text())[0]
   assert md[0] == list(report.HEADER)
   rows = {row[0]: row[1:] for row in md[1:]}
-  assert list(rows) == [*runs[0]['metrics'], *(f'judge: {m}' for m in runs[0]['metrics'])]
-  for prefix, get in (('', lambda r: r), ('judge: ', lambda r: r['judge'])):
+  prefixes = {'': None, 'judge: ': 'judge', 'photo judge: ': 'photo_judge'}
+  assert list(rows) == [prefix + m for prefix in prefixes for m in runs[0]['metrics']]
+  for prefix, key in prefixes.items():
+    get = (lambda r: r) if key is None else (lambda r, key=key: r[key])
     for method in runs[0]['metrics']:
       values = np.array([[get(r)[method][k] for k in METRICS] for r in runs])
       mean, std = values.mean(axis=0), values.std(axis=0, ddof=1)
-      stats = (payload['summary']['judge'] if prefix else payload['summary'])['metrics'][method]
+      stats = (payload['summary'][key] if key else payload['summary'])['metrics'][method]
       np.testing.assert_allclose([stats[k]['mean'] for k in METRICS], mean, rtol=1e-12)
       np.testing.assert_allclose([stats[k]['std'] for k in METRICS], std, rtol=1e-12)
       cells = [c.split(' ± ') for c in rows[prefix + method][:3]]

@@ -166,6 +166,23 @@ def test_results_table_adds_the_judges_rows_labelled_after_fs():
           and last[-1].endswith('judge: rank-1 37.50 %'))
 
 
+def test_results_table_puts_the_photo_judge_after_the_judge_and_twin_fidelity_last():
+  keys = ('rank1', 'rank5', 'vr_at_far_1e-2', 'vr_at_far_1e-3', 'eer')
+  by_f = {'raw_nir': dict(zip(keys, (0.25, 0.5, 0.125, 0.0625, 0.375)))}
+  judge = {'raw_nir': dict(zip(keys, (0.125, 0.25, 0.0625, 0.03125, 0.5))), 'gap_closed': None}
+  photo = {'raw_nir': dict(zip(keys, (0.875, 1.0, 0.75, 0.5, 0.0625))), 'gap_closed': None}
+  twin = {'photo_judge': {'raw_nir': {'cosine': 0.9125, 'tar_at_far_1e-2': 0.625},
+                          'pcfh': {'cosine': 0.5, 'tar_at_far_1e-2': 0.0625}}}
+  lines = format_table({'metrics': by_f, 'judge': judge, 'photo_judge': photo,
+                        'twin_fidelity': twin}).splitlines()
+  assert [line.split('  ')[0] for line in lines[1:4]] == [
+      'raw_nir', 'judge: raw_nir', 'photo judge: raw_nir']
+  np.testing.assert_allclose([float(c) for c in lines[3].split()[3:]],
+                             [100 * photo['raw_nir'][k] for k in keys], atol=0.005)
+  assert lines[4] == ('twin fidelity under photo judge: cosine to own VIS twin raw_nir 0.912, '
+                      'pcfh 0.500; TAR@FAR=1% raw_nir 62.50, pcfh 6.25')
+
+
 def test_rendering_workers_are_spawned_and_draw_the_serial_bytes(tiny_builder, tmp_path):
   """main builds its dataset after JAX has started: forking then copies JAX's threads."""
   jax.devices()   # a started backend: JAX now warns at every os.fork()

@@ -114,3 +114,28 @@ def test_open_set_probe_is_rejected_for_rank_k():
 def test_summarize_folds_rejects_mismatched_keys():
   with pytest.raises(ValueError, match='fold 1'):
     metrics.summarize_folds([{'rank1': 1.0}, {'eer': 0.1}])
+
+
+@pytest.mark.parametrize('rounded', [False, True])
+def test_twin_fidelity_matches_sklearn_on_own_twin_vs_other_identities_pairs(rounded):
+  rng = np.random.default_rng(3)
+  ids = np.repeat(np.arange(12), 5)
+  twins = rng.normal(size=(60, 16))
+  probes = twins + 1.5 * rng.normal(size=(60, 16))
+  if rounded:   # ties between genuine and impostor scores
+    probes, twins = np.round(probes), np.round(twins)
+  found = metrics.twin_fidelity(probes, twins, ids)
+
+  scores = skm.pairwise.cosine_similarity(probes, twins)
+  own = np.eye(60, dtype=bool)
+  other = ids[:, None] != ids[None, :]   # same identity, other scene: neither kind of pair
+  labels = np.r_[np.ones(own.sum()), np.zeros(other.sum())]
+  fpr, tpr, _ = skm.roc_curve(labels, np.r_[scores[own], scores[other]],
+                              drop_intermediate=False)
+  assert found['tar_at_far_1e-2'] == pytest.approx(tpr[fpr <= 1e-2].max())
+  assert found['cosine'] == pytest.approx(np.mean(scores[own]))
+
+
+def test_twin_fidelity_rejects_unpaired_features():
+  with pytest.raises(ValueError, match='must be equal in number'):
+    metrics.twin_fidelity(np.ones((4, 3)), np.ones((5, 3)), np.arange(4))

@@ -19,6 +19,7 @@ from hfr_jax.models import lightcnn
 from hfr_jax.models import pcfh as pcfh_models
 from hfr_jax.pcfh import train
 from hfr_jax.recognizer import frozen
+from hfr_jax.recognizer import photo_judge
 from hfr_jax.recognizer import pretrained
 from tfds_builders.synthetic_nir_vis import presets
 
@@ -34,6 +35,7 @@ def tiny_config(data_dir, recognizer_dir, steps=4, checkpoint_every=2):
   config.data.data_dir = str(data_dir)
   config.recognizer.dir = str(recognizer_dir)
   config.judge.update(dir=judge_dir(recognizer_dir), train_if_missing=False)
+  config.photo_judge = 'off'   # dlib, where a test asks for it
   config.model.update(width=4, num_res=1, local_num_res=1, aux_width=4, aux_num_res=1,
                       attention_width=4, disc_width=4, disc_num_down=2, mi_width=4,
                       mi_resolution=16)
@@ -151,39 +153,50 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   assert set(state) == set(train.PLAYERS) | {'ga_ema'}
 
 
-def test_the_judge_comes_in_after_training_and_scores_the_exported_ga(tiny_builder, tmp_path,
-                                                                     monkeypatch):
+def test_the_judges_come_in_after_training_and_score_the_exported_ga(tiny_builder, tmp_path,
+                                                                   monkeypatch):
   rec = tmp_path / 'rec'
   save_tiny_recognizer(rec)
   save_tiny_judge(rec)
   config = tiny_config(tiny_builder.data_dir_root, rec, steps=2, checkpoint_every=2)
+  config.photo_judge = 'auto' if photo_judge.available() else 'off'
   workdir = tmp_path / 'work'
   loaded, at_judge = [], []
   load = pretrained.load_pretrained
   monkeypatch.setattr(pretrained, 'load_pretrained', lambda d: loaded.append(str(d)) or load(d))
-  load_judge = frozen.load_judge
+  load_judge, describe = frozen.load_judge, photo_judge.descriptors
 
-  def spy(*args):
+  def when(*_):
     # Training is over: the last checkpoint and the export are on disk; only F was loaded.
-    at_judge.append((sorted(os.listdir(workdir / 'checkpoints')),
-                     os.path.isdir(workdir / 'export'), list(loaded)))
-    return load_judge(*args)
-  monkeypatch.setattr(frozen, 'load_judge', spy)
+    return (sorted(os.listdir(workdir / 'checkpoints')), os.path.isdir(workdir / 'export'),
+            list(loaded))
+  monkeypatch.setattr(frozen, 'load_judge', lambda *a: at_judge.append(when()) or load_judge(*a))
+  at_photo = []
+  monkeypatch.setattr(photo_judge, 'descriptors',
+                      lambda *a: at_photo.append(when()[:2]) or describe(*a))
   payload = train.train_and_evaluate(config, str(workdir))
   assert at_judge == [(['2'], True, [str(rec)])]
   assert loaded == [str(rec), judge_dir(rec)]
-  # The judge's figures are those of the exported (final) GA under the judge, computed afresh.
+  # The judges' figures are those of the exported (final) GA, computed afresh.
   ga, _ = export.load(workdir / 'export')
-  judge = load(judge_dir(rec))
-  direct = evaluate.generation_curves(pcfh_models.NIRToVIS(ga), judge, tiny_builder, name='pcfh')
-  for name, c in direct.items():
-    assert payload['judge'][name] == pytest.approx(metrics.summary(*c), abs=1e-6), name
+  judges = {'judge': load(judge_dir(rec))}
+  if config.photo_judge == 'auto':
+    assert at_photo and all(c == (['2'], True) for c in at_photo)
+    judges['photo_judge'] = describe
+  direct = evaluate.generation_curves(pcfh_models.NIRToVIS(ga), judges, tiny_builder,
+                                      name='pcfh')
+  for key, curves in direct.curves.items():
+    for name, c in curves.items():
+      assert payload[key][name] == pytest.approx(metrics.summary(*c), abs=1e-6), (key, name)
+    for name, twin in direct.twin[key].items():
+      assert payload['twin_fidelity'][key][name] == pytest.approx(twin), (key, name)
   # Fused at the weight F did best with on the held-out identities, beside the paper's mean.
   validated = payload['fused_validated']
   weight = validated['weight']
   assert validated['validation_rank1'][weight] == max(validated['validation_rank1'].values())
-  assert validated['judge']['rank1'] == pytest.approx(
-      metrics.rank_k_accuracy(*evaluate.fused(direct, 'pcfh', weight)), abs=1e-6)
+  for key, curves in direct.curves.items():
+    assert validated[key]['rank1'] == pytest.approx(
+        metrics.rank_k_accuracy(*evaluate.fused(curves, 'pcfh', weight)), abs=1e-6)
   assert payload['judge']['recognizer']['arch'] == '29'
 
 

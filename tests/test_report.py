@@ -40,7 +40,20 @@ def curves(seed):
 def run(workdir, seed, config, dataset):
   return evaluate.write_report(str(workdir), curves(seed), title='t', config=config,
                                dataset=dataset, gap=('raw_nir', 'fused'),
-                               judged=curves(seed + 50), judge={'arch': '29'})
+                               judges={'judge': (curves(seed + 50), {'arch': '29'}),
+                                       'photo_judge': (curves(seed + 70), {'arch': 'dlib'})})
+
+
+# Row prefixes of the judges' rows -> their results.json keys.
+JUDGED = {'judge: ': 'judge', 'photo judge: ': 'photo_judge'}
+
+
+def _source(row_name, results):
+  """(the results.json part a table row reads, the method) for a row's first cell."""
+  for prefix, key in JUDGED.items():
+    if row_name.startswith(prefix):
+      return results[key], row_name.removeprefix(prefix)
+  return results, row_name
 
 
 @pytest.fixture(scope='module')
@@ -84,12 +97,11 @@ def test_a_runs_rows_parse_back_to_its_results_json_beside_the_published_rows(ru
   assert casia[0] == ['method', 'source', 'rank-1', 'VR@FAR=1%', 'VR@FAR=0.1%', 'gap closed']
   results = _results(tmp / 'casia')
   ours = [row for row in casia[1:] if row[1] == 'ours: casia']
-  assert [row[0] for row in ours] == [*results['metrics'], *(f'judge: {m}'
-                                                             for m in results['metrics'])]
+  assert [row[0] for row in ours] == [f'{prefix}{m}' for prefix in ('', *JUDGED)
+                                      for m in results['metrics']]
   for row in ours:
-    judged = row[0].startswith('judge: ')
-    source = results['judge'] if judged else results
-    m = source[row[0].removeprefix('judge: ')]
+    source, method = _source(row[0], results)
+    m = source[method]
     np.testing.assert_allclose([_numbers(c)[0] for c in row[2:5]],
                                [100 * m[k] for k in METRICS], atol=0.005 + 1e-9)
     if row[0].endswith('fused'):
@@ -114,11 +126,11 @@ def test_a_kfold_directorys_rows_are_numpys_mean_and_sample_std_over_its_folds(r
   synthetic = report.parse_markdown_tables(text)[2]
   folds = [_results(tmp / 'kf' / f'fold_{seed}') for seed in (0, 1, 2)]
   ours = [row for row in synthetic[1:] if row[1] == 'ours: kf']
-  assert len(ours) == 8
+  assert len(ours) == 12
   for row in ours:
-    judged = row[0].startswith('judge: ')
-    by_fold = [(f['judge'] if judged else f) for f in folds]
-    values = np.array([[f[row[0].removeprefix('judge: ')][k] for k in METRICS] for f in by_fold])
+    by_fold = [_source(row[0], f)[0] for f in folds]
+    method = _source(row[0], folds[0])[1]
+    values = np.array([[f[method][k] for k in METRICS] for f in by_fold])
     np.testing.assert_allclose([_numbers(c) for c in row[2:5]],
                                100 * np.stack([values.mean(0), values.std(0, ddof=1)], 1),
                                atol=0.005 + 1e-9)
@@ -138,7 +150,7 @@ def test_a_kfold_directorys_curves_are_the_mean_of_its_folds(runs):
   for seed in (0, 1, 2):
     with np.load(tmp / 'kf' / f'fold_{seed}' / 'curves.npz') as data:
       folds.append({k: data[k] for k in data.files})
-  for key in ('roc.fused', 'cmc.raw_nir', 'judge.roc.pcfh'):
+  for key in ('roc.fused', 'cmc.raw_nir', 'judge.roc.pcfh', 'photo_judge.cmc.fused'):
     np.testing.assert_allclose(loaded.points[key], np.mean([f[key] for f in folds], axis=0))
   assert report.load(str(tmp / 'old')).points is None
 

@@ -8,8 +8,10 @@ estimator. One step computes GA(IN) once and updates all three from it
 (simultaneous updates); DA and NE see GA(IN) through a stop-gradient.
 The frozen recognizer F (`hfr_jax.recognizer.frozen`) gives LID's features;
 `train_and_evaluate` trains it first when it is missing and the config allows.
-The judge, a second recognizer, is loaded (or trained) only after training to
-score the final GA beside F; it is no part of the Trainer, a step or a checkpoint.
+The judges are loaded (or trained) only after training to score the final GA beside F,
+all from one pass of GA over the probes: a second LightCNN trained on other synthetic
+identities and, where dlib is installed, the photo judge trained on real photographs
+(`hfr_jax.recognizer.photo_judge`). Neither is part of the Trainer, a step or a checkpoint.
 Data parallel: the batch is sharded over the mesh axis 'data', everything
 else is replicated (`hfr_jax.sharding`).
 """
@@ -40,6 +42,7 @@ from hfr_jax.pcfh import losses
 from hfr_jax.pcfh import mutual_information as mi_lib
 from hfr_jax.recognizer import features as recognizer_features
 from hfr_jax.recognizer import frozen
+from hfr_jax.recognizer import photo_judge
 from hfr_jax.recognizer import train as recognizer_train
 
 # ----------------------------------------------------------------------------
@@ -292,14 +295,11 @@ def ga_kwargs(config: ml_collections.ConfigDict) -> dict:
               num_res=m.num_res, local_num_res=m.local_num_res)
 
 
-def curves(ga, recognizer, builder, protocol, batch_size: int, *,
-           with_fidelity: bool = False):
-  """raw_nir / pcfh / fused / vis_to_vis curves of GA (a MultiPathGenerator) under `protocol`.
-
-  `with_fidelity`: (curves, fidelity), GA(NIR) and raw NIR against the probes'
-  VIS twins (`evaluate.generation_curves`).
-  """
-  return evaluate.generation_curves(pcfh_models.NIRToVIS(ga), recognizer, builder,
+def curves(ga, recognizers: dict, builder, protocol, batch_size: int, *,
+           with_fidelity: bool = False) -> evaluate.Generation:
+  """raw_nir / pcfh / fused / vis_to_vis curves of GA (a MultiPathGenerator) under `protocol`,
+  scored by each of `recognizers` from one pass of GA (`evaluate.generation_curves`)."""
+  return evaluate.generation_curves(pcfh_models.NIRToVIS(ga), recognizers, builder,
                                     protocol, name='pcfh', batch_size=batch_size,
                                     with_fidelity=with_fidelity)
 
@@ -326,8 +326,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   protocol = evaluate.Protocol.validation(builder, held_out)
 
   def validate(trainer):
-    found = curves(trainer.evaluated_ga(), trainer.recognizer, builder, protocol,
-                   config.eval.batch_size)
+    found = curves(trainer.evaluated_ga(), {'f': trainer.recognizer}, builder, protocol,
+                   config.eval.batch_size).curves['f']
     return {f'rank1_{k}': metrics_lib.rank_k_accuracy(*c) for k, c in found.items()}
 
   graphdef, _ = nnx.split(trainer)
@@ -348,6 +348,7 @@ def _preview_fn(config, graphdef):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   frozen.check_judge(config, workdir)   # a judge the run cannot have fails it now
+  photo_judge.wanted(config.get('photo_judge', 'auto'))   # so does photo_judge='on' sans dlib
   mi_lib.estimator_fn(config.loss.get('mi_estimator', 'dv'))   # and so does a bad estimator
   builder = datasets.prepare(config.data)
   recognizer_train.train_missing(frozen.to_train(config, workdir))   # F, when missing
@@ -358,25 +359,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   export.save(ga, export_dir, factory='hfr_jax.models.pcfh:MultiPathGenerator',
               kwargs=ga_kwargs(config))
   eval_builder = datasets.prepare_eval(config, builder)
-  found, fidelity = curves(ga, trainer.recognizer, eval_builder,
-                           evaluate.Protocol(), config.eval.batch_size, with_fidelity=True)
   weight, on_validation = validated_fusion_weight(ga, trainer.recognizer, builder, config)
-  # Only now, with GA final: the judge scores the same GA and sees nothing else of the run.
+  # Only now, with GA final: the judges score the same GA and see nothing else of the run.
   recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
   judge = frozen.load_judge(config, workdir)
-  judged = curves(ga, judge, eval_builder, evaluate.Protocol(),
-                  config.eval.batch_size)
+  judges = {'judge': (judge, frozen.describe(judge, config, workdir))}
+  if photo_judge.wanted(config.get('photo_judge', 'auto')):
+    judges['photo_judge'] = (photo_judge.descriptors, photo_judge.DESCRIBE)
+  scored = curves(ga, {'f': trainer.recognizer, **{k: r for k, (r, _) in judges.items()}},
+                  eval_builder, evaluate.Protocol(), config.eval.batch_size, with_fidelity=True)
+  found = scored.curves['f']
   extra = {}
   if weight is not None:
     extra['fused_validated'] = {
         'weight': weight, 'validation_rank1': on_validation,
-        'f': fusion_summary(found, weight), 'judge': fusion_summary(judged, weight)}
+        **{k: fusion_summary(c, weight) for k, c in scored.curves.items()}}
   return evaluate.write_report(
       workdir, found, title='PCFH: NIR probes vs VIS gallery',
       dataset=evaluate.dataset_info(eval_builder),
       config=config, images={'samples.png': sample_grid(trainer, eval_builder, config)},
-      gap=('raw_nir', 'fused'), fidelity=fidelity,
-      judged=judged, judge=frozen.describe(judge, config, workdir),
+      gap=('raw_nir', 'fused'), fidelity=scored.fidelity, twin=scored.twin,
+      judges={k: (scored.curves[k], about) for k, (_, about) in judges.items()},
       extra={'best_step': best_step, 'recognizer_dir': frozen.directory(config, workdir),
              'export_dir': export_dir, **extra},
       notes='raw_nir: probes as captured; pcfh: GA(NIR); fused: mean of both scores '
@@ -396,9 +399,9 @@ def validated_fusion_weight(ga, recognizer, builder, config):
   held_out = input_pipeline.validation_identities(index, config.eval.val_identities)
   if not len(held_out):
     return None, None
-  found = curves(ga, recognizer, builder, evaluate.Protocol.validation(builder, held_out),
-                 config.eval.batch_size)
-  return evaluate.fusion_weight(found, 'pcfh')
+  found = curves(ga, {'f': recognizer}, builder,
+                 evaluate.Protocol.validation(builder, held_out), config.eval.batch_size)
+  return evaluate.fusion_weight(found.curves['f'], 'pcfh')
 
 
 def fusion_summary(found: dict, weight: float) -> dict:
