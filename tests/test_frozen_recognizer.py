@@ -55,6 +55,7 @@ def load_or_train_judge(config, workdir):
 
 def test_missing_recognizer_without_training_names_the_config_field(tmp_path):
   config = pcfh_config.get_config('demo')
+  config.judge.enabled = True   # demo's is the photo judge
   config.recognizer.update(dir=str(tmp_path / 'empty'), train_if_missing=False)
   os.makedirs(tmp_path / 'empty')
   for step in (frozen.to_train, frozen.load):
@@ -81,6 +82,7 @@ def record_training(monkeypatch) -> list:
 
 def test_f_trains_once_with_the_recipe_on_the_methods_identities(tmp_path, monkeypatch):
   config = pcfh_config.get_config('demo')
+  config.judge.enabled = True   # demo's is the photo judge
   config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
   calls = record_training(monkeypatch)
 
@@ -105,6 +107,7 @@ def test_f_trains_once_with_the_recipe_on_the_methods_identities(tmp_path, monke
 def test_the_loaders_never_train_a_missing_recognizer(tmp_path, monkeypatch):
   """Loading F or the judge reads a directory; training one is the method's explicit step."""
   config = pcfh_config.get_config('demo')
+  config.judge.enabled = True   # demo's is the photo judge
   config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
   calls = record_training(monkeypatch)
   workdir = str(tmp_path / 'work')
@@ -173,6 +176,7 @@ def test_more_vis_photos_for_f_leave_the_test_set_unchanged(tmp_path):
 def test_the_judge_trains_once_on_another_seeds_identities_with_its_own_recipe(tmp_path,
                                                                               monkeypatch):
   config = pcfh_config.get_config('demo')
+  config.judge.enabled = True   # demo's is the photo judge
   config.data.update(seed=7, data_dir=str(tmp_path / 'tfds'))
   calls = record_training(monkeypatch)
   workdir = str(tmp_path / 'work')
@@ -209,6 +213,7 @@ def test_the_judges_training_images_are_none_of_the_runs(tmp_path):
   """Rendered for real at tiny size: no training image of the judge (by its PNG bytes) is an
   image of the method's set, training or test."""
   config = pcfh_config.get_config('demo')
+  config.judge.enabled = True   # demo's is the photo judge
   config.data = tiny_data_config(tmp_path / 'tfds', num_identities=4, resolution=32,
                                  vis_per_identity=2, nir_per_identity=1)
   config.judge.recipe.data.vis_per_identity = 2
@@ -226,6 +231,7 @@ def test_the_judges_training_images_are_none_of_the_runs(tmp_path):
                                           ('config.eval_data.seed', 9)])
 def test_a_judge_seed_the_run_trains_or_tests_on_is_refused(tmp_path, field, value):
   config = pcfh_config.get_config('demo')
+  config.judge.enabled = True   # demo's is the photo judge
   config.data.seed = 7
   config.eval_data = config.data.copy_and_resolve_references()
   config.eval_data.seed = 9
@@ -235,7 +241,7 @@ def test_a_judge_seed_the_run_trains_or_tests_on_is_refused(tmp_path, field, val
 
 
 def test_a_judge_at_fs_directory_or_missing_is_refused_naming_the_field(tmp_path):
-  config = pcfh_config.get_config('demo')
+  config = pcfh_config.get_config('cpu')
   config.recognizer.dir = config.judge.dir = str(tmp_path / 'f')
   with pytest.raises(ValueError, match='config.judge.dir: .* is F'):
     frozen.check_judge(config, str(tmp_path))
@@ -248,3 +254,15 @@ def test_a_judge_at_fs_directory_or_missing_is_refused_naming_the_field(tmp_path
   config.judge.train_if_missing = True
   with pytest.raises(ValueError, match='config.judge: training a judge needs a synthetic set'):
     frozen.check_judge(config, str(tmp_path))
+
+
+def test_a_disabled_judge_is_neither_checked_nor_trained(tmp_path):
+  """`demo`'s only judge is the photo judge: no synthetic judge to train, load or refuse."""
+  config = pcfh_config.get_config('demo')
+  assert not config.judge.enabled and pcfh_config.get_config('cpu').judge.enabled
+  config.recognizer.dir = config.judge.dir = str(tmp_path / 'f')   # refused when enabled
+  assert frozen.check_judge(config, str(tmp_path)) is None
+  assert frozen.judge_to_train(config, str(tmp_path)) is None
+  config.judge.enabled = True
+  with pytest.raises(ValueError, match='config.judge.dir: .* is F'):
+    frozen.judge_to_train(config, str(tmp_path))

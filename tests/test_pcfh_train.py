@@ -34,7 +34,7 @@ def tiny_config(data_dir, recognizer_dir, steps=4, checkpoint_every=2):
   config.data.update(TINY)
   config.data.data_dir = str(data_dir)
   config.recognizer.dir = str(recognizer_dir)
-  config.judge.update(dir=judge_dir(recognizer_dir), train_if_missing=False)
+  config.judge.update(enabled=True, dir=judge_dir(recognizer_dir), train_if_missing=False)
   config.photo_judge = 'off'   # dlib, where a test asks for it
   config.model.update(width=4, num_res=1, local_num_res=1, aux_width=4, aux_num_res=1,
                       attention_width=4, disc_width=4, disc_num_down=2, mi_width=4,

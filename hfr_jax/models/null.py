@@ -250,6 +250,41 @@ class NULLModel(nnx.Module):
     return self.vis.decoder(content, style)
 
 
+def unalign(aligned, landmarks, size: int):
+  """Aligned R x R crops (N, R, R, C) back into the stored size x size frames of faces with
+  `landmarks` (N, 68, 2): the inverse of `model_input`'s similarity transform, so the stored
+  landmarks fit the result (bilinear, the crop's edges replicated outside it)."""
+  resolution = aligned.shape[1]
+  template = jnp.asarray(align.mean_face(resolution))
+
+  def one(image, points):
+    m = align.similarity_transform(points.astype(jnp.float32), template)   # stored -> aligned
+    rot_inv = jnp.linalg.inv(m[:, :2])
+    inverse = jnp.concatenate([rot_inv, (-rot_inv @ m[:, 2])[:, None]], axis=1)
+    return align.warp_affine(image, inverse, size)
+  return jax.vmap(one)(aligned, landmarks)
+
+
+class Translation(nnx.Module):
+  """NULL's NIR -> VIS translation of stored faces, in the stored frame: the form
+  `hfr_jax.evaluate.generation_curves` scores (PCFH's `NIRToVIS` is its twin).
+
+  (N, H, W, 3) faces in [0, 1] (NIR in three equal channels) and their landmarks ->
+  D2(Ec1(x1), style) in [0, 1], warped back from the aligned crop onto the probe's frame
+  (`unalign`), so the probe's landmarks fit it. `style`: one (style_dim,) VIS style code
+  for every probe (e.g. the mean style of the VIS gallery, or 0, the prior's mean).
+  """
+
+  def __init__(self, model: NULLModel, style):
+    self.model = model
+    self.style = nnx.Variable(jnp.asarray(style, jnp.float32))
+
+  def __call__(self, images, landmarks):
+    style = jnp.broadcast_to(self.style.value, (images.shape[0], self.model.style_dim))
+    vis = self.model.nir_to_vis(images * 255.0, landmarks, style)
+    return unalign((vis + 1.0) / 2.0, landmarks, images.shape[1])
+
+
 class MultiScaleDiscriminator(nnx.Module):
   """A PatchGAN per scale; scale k sees the image average-pooled k times (MUNIT)."""
 

@@ -361,9 +361,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval_builder = datasets.prepare_eval(config, builder)
   weight, on_validation = validated_fusion_weight(ga, trainer.recognizer, builder, config)
   # Only now, with GA final: the judges score the same GA and see nothing else of the run.
-  recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
-  judge = frozen.load_judge(config, workdir)
-  judges = {'judge': (judge, frozen.describe(judge, config, workdir))}
+  judges = {}
+  if frozen.judge_enabled(config):
+    recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
+    judge = frozen.load_judge(config, workdir)
+    judges['judge'] = (judge, frozen.describe(judge, config, workdir))
   if photo_judge.wanted(config.get('photo_judge', 'auto')):
     judges['photo_judge'] = (photo_judge.descriptors, photo_judge.DESCRIBE)
   scored = curves(ga, {'f': trainer.recognizer, **{k: r for k, (r, _) in judges.items()}},

@@ -136,9 +136,14 @@ def judge_data(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return datasets.recognizer_data(config.judge.recipe.data, out)
 
 
+def judge_enabled(config: ml_collections.ConfigDict) -> bool:
+  """config.judge.enabled (default True): whether the run has a synthetic-trained judge."""
+  return config.judge.get('enabled', True)
+
+
 def judge_to_train(config: ml_collections.ConfigDict, workdir: str) -> Training | None:
   """The job that makes the judge for `config` (a method's config with `judge`, `data`,
-  `recognizer`), None when it is on disk; raises what `check_judge` raises.
+  `recognizer`), None when it is on disk or disabled; raises what `check_judge` raises.
 
   When config.judge.dir holds no model and `train_if_missing` is set, the
   judge is trained with `config.judge.recipe` on every training identity of
@@ -146,6 +151,8 @@ def judge_to_train(config: ml_collections.ConfigDict, workdir: str) -> Training 
   its own validation) and saved there (resumable under WORKDIR/judge).
   """
   data = check_judge(config, workdir)
+  if not judge_enabled(config):
+    return None
   return _training(config.judge, 'config.judge', judge_directory(config, workdir),
                    os.path.join(workdir, 'judge'), data,
                    config.judge.recipe.eval.val_identities, name='judge')
@@ -165,6 +172,8 @@ def check_judge(config: ml_collections.ConfigDict, workdir: str):
 
   Returns the judge's training data (`judge_data`) when it may be trained, else None.
   """
+  if not judge_enabled(config):
+    return None
   path = judge_directory(config, workdir)
   if os.path.abspath(path) == os.path.abspath(directory(config, workdir)):
     raise ValueError(f'config.judge.dir: {path} is F (config.recognizer.dir); the judge must '
