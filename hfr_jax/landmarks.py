@@ -25,13 +25,19 @@ class LandmarksUnavailable(RuntimeError):
   """No sidecar and no detector (or no face found)."""
 
 
+def import_dlib():
+  """(dlib, face_recognition_models), the `landmarks` extra; ImportError naming the missing one."""
+  warnings.filterwarnings('ignore', message='pkg_resources')   # face_recognition_models'
+  import dlib
+  import face_recognition_models
+  return dlib, face_recognition_models
+
+
 @functools.cache
 def dlib_models():
   """(frontal face detector, 68-point shape predictor); one-line error without the extra."""
   try:
-    warnings.filterwarnings('ignore', message='pkg_resources')
-    import dlib
-    import face_recognition_models
+    dlib, face_recognition_models = import_dlib()
   except ImportError as e:
     raise LandmarksUnavailable(
         f"landmark detection needs dlib ({e.name} is missing): pip install -e '.[landmarks]', "

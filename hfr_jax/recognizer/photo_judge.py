@@ -12,9 +12,10 @@ Descriptors are compared by cosine similarity, as every other recognizer here.
 """
 
 import functools
-import warnings
 
 import numpy as np
+
+from hfr_jax import landmarks
 
 DESCRIBE = {'arch': 'dlib_face_recognition_resnet_model_v1', 'trained_on': 'real photographs',
             'package': 'face-recognition-models'}
@@ -29,9 +30,7 @@ class Unavailable(RuntimeError):
 @functools.cache
 def _model():
   try:
-    warnings.filterwarnings('ignore', message='pkg_resources')
-    import dlib
-    import face_recognition_models
+    dlib, face_recognition_models = landmarks.import_dlib()
   except ImportError as e:
     raise Unavailable(f"the photo judge needs dlib ({e.name} is missing): "
                       "pip install -e '.[landmarks]'") from e
