@@ -222,21 +222,18 @@ def _generate_and_embed(gen_def, gen_state, rec_defs, rec_states, images, landma
   return tuple(features), scored, kept
 
 
-def host_features(fn, builder, split: str, *, records=None, modality=None,
-                  batch_size: int = 64):
-  """(fn(uint8 images, landmarks), identities) over `records` of a split: a recognizer that
-  runs on the host (the photo judge), fed what `split_outputs` reads."""
-  (images, landmarks), ids = split_outputs(lambda b: (b['image'], b['landmarks']), builder,
-                                           split, records=records, modality=modality,
-                                           batch_size=batch_size)
-  return np.asarray(fn(images, landmarks)), ids
-
-
-def _split_features(recognizer, builder, split, batch_size, **records):
-  if isinstance(recognizer, nnx.Module):
-    return split_outputs(recognizer_fn(recognizer), builder, split, batch_size=batch_size,
-                         **records)
-  return host_features(recognizer, builder, split, batch_size=batch_size, **records)
+def _recognizer_features(states: dict, hosts: dict, builder, split: str, batch_size: int,
+                         **records):
+  """({key: features}, identities) of a split's images under every recognizer, one read:
+  `states` {key: replicated (graphdef, state)} embed in jit, `hosts` {key: fn(uint8 images,
+  landmarks)} on the images that read brings back."""
+  def fn(b):
+    found = tuple(_embed(d, st, b['image'], b['landmarks']) for d, st in states.values())
+    return found, ((b['image'], b['landmarks']) if hosts else None)
+  (found, inputs), ids = split_outputs(fn, builder, split, batch_size=batch_size, **records)
+  features = dict(zip(states, found))
+  features.update({key: np.asarray(fn(*inputs)) for key, fn in hosts.items()})
+  return features, ids
 
 
 @dataclasses.dataclass
@@ -274,11 +271,11 @@ def generation_curves(generator, recognizers: dict, builder, protocol: Protocol 
   under each recognizer (`metrics.twin_fidelity`), and `with_fidelity` their
   PSNR/SSIM to it (`image_fidelity`).
   """
-  in_jit = {k: r for k, r in recognizers.items() if isinstance(r, nnx.Module)}
+  in_jit = {k: replicated_state(r) for k, r in recognizers.items() if isinstance(r, nnx.Module)}
   on_host = {k: r for k, r in recognizers.items() if k not in in_jit}
   gen_def, gen_state = replicated_state(generator)
-  states = [replicated_state(r) for r in in_jit.values()]
-  rec_defs, rec_states = tuple(d for d, _ in states), tuple(s for _, s in states)
+  rec_defs = tuple(d for d, _ in in_jit.values())
+  rec_states = tuple(st for _, st in in_jit.values())
   twins = probes_have_twins(builder, protocol)
 
   def one_pass(b):
@@ -296,23 +293,28 @@ def generation_curves(generator, recognizers: dict, builder, protocol: Protocol 
     for key, fn in on_host.items():
       features[key] = (fn(images, landmarks), fn(kept, landmarks),
                        None if twin_images is None else fn(twin_images, landmarks))
+  # The gallery and the VIS probes: one read each, every recognizer on it.
+  read = lambda split, **records: _recognizer_features(in_jit, on_host, builder, split,
+                                                       batch_size, **records)
+  gallery, gallery_ids = read(protocol.gallery_split, records=protocol.gallery_records)
+  vis = None
+  if vis_to_vis and has_split(builder, protocol.vis_split):
+    vis, vis_ids = read(protocol.vis_split, **_vis_records(protocol))
 
   out = Generation(curves={}, twin={} if twins else None)
-  for key, recognizer in recognizers.items():
+  for key in recognizers:
     raw, fake, twin = features[key]
-    gallery, gallery_ids = _split_features(recognizer, builder, protocol.gallery_split,
-                                           batch_size, records=protocol.gallery_records)
-    score = lambda probes: (metrics.cosine_similarity(probes, gallery), ids, gallery_ids)
+    score = lambda probes, key=key: (metrics.cosine_similarity(probes, gallery[key]), ids,
+                                     gallery_ids)
     curves = {'raw_nir': score(raw), name: score(fake)}
     curves['fused'] = fused(curves, name, 0.5)
     if twin is not None:
       curves['vis_twin'] = score(twin)
       out.twin[key] = {'raw_nir': metrics.twin_fidelity(raw, twin, ids),
                        name: metrics.twin_fidelity(fake, twin, ids)}
-    if vis_to_vis and has_split(builder, protocol.vis_split):
-      vis, vis_ids = _split_features(recognizer, builder, protocol.vis_split, batch_size,
-                                     **_vis_records(protocol))
-      curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
+    if vis is not None:
+      curves['vis_to_vis'] = (metrics.cosine_similarity(vis[key], gallery[key]), vis_ids,
+                              gallery_ids)
     out.curves[key] = curves
   if scored is not None:
     out.fidelity = {key: {'psnr': float(np.mean(psnr)), 'ssim': float(np.mean(ssim))}
@@ -432,6 +434,11 @@ def gap_or_none(results: dict, gap: tuple[str, str]) -> float | None:
 JUDGES = {'judge': 'judge', 'photo_judge': 'photo judge'}
 
 
+def recognizer_label(key: str) -> str:
+  """How tables name a recognizer of results.json: 'f' is F, a judge its JUDGES label."""
+  return 'F' if key == 'f' else JUDGES.get(key, key)
+
+
 def judged_methods(judged: dict) -> dict:
   """A results.json judge's methods (it also holds gap_closed and recognizer)."""
   return {name: m for name, m in judged.items() if isinstance(m, dict) and 'rank1' in m}
@@ -471,9 +478,8 @@ photographs, does not share F's view of the renderer.
 def _twin_table(twin: dict) -> str:
   """report.md's twin fidelity: each recognizer's cosine to the own twin and twin TAR."""
   names = list(next(iter(twin.values())))
-  label = lambda k: 'F' if k == 'f' else JUDGES.get(k, k)
   rows = '\n'.join(
-      f'| {label(k)} | ' + ' | '.join(f'{by[n]["cosine"]:.3f}' for n in names) + ' | ' +
+      f'| {recognizer_label(k)} | ' + ' | '.join(f'{by[n]["cosine"]:.3f}' for n in names) + ' | ' +
       ' | '.join(_fmt(by[n]['tar_at_far_1e-2']) for n in names) + ' |'
       for k, by in twin.items())
   return f"""

@@ -43,35 +43,34 @@ def format_table(payload: dict) -> str:
   With judges (recognizers that took no part in training: payload['judge'],
   payload['photo_judge']), their rows follow as '<judge>: <method>', then their gap closed.
   """
-  judges = {evaluate.JUDGES[k]: evaluate.judged_methods(payload[k])
-            for k in evaluate.JUDGES if payload.get(k)}
+  judges = {key: evaluate.judged_methods(payload[key])
+            for key in evaluate.JUDGES if payload.get(key)}   # in JUDGES' order
+  label = evaluate.recognizer_label
   rows = payload['metrics']
   width = max(len('method (%)'), *map(len, rows),
-              *(len(f'{j}: {name}') for j, m in judges.items() for name in m))
+              *(len(f'{label(key)}: {name}') for key, m in judges.items() for name in m))
   cell = lambda value: '-' if value is None else f'{100 * value:.2f}'
   row = lambda name, m: name.ljust(width) + ''.join(f'{cell(m.get(key)):>13}'
                                                     for key, _ in COLUMNS)
   lines = ['method (%)'.ljust(width) + ''.join(f'{title:>13}' for _, title in COLUMNS)]
   lines += [row(name, m) for name, m in rows.items()]
   lines += _gap_line('', payload)
-  for key, label in evaluate.JUDGES.items():
-    if label in judges:
-      lines += [row(f'{label}: {name}', m) for name, m in judges[label].items()]
-      lines += _gap_line(f'{label}: ', payload[key])
+  for key, methods in judges.items():
+    lines += [row(f'{label(key)}: {name}', m) for name, m in methods.items()]
+    lines += _gap_line(f'{label(key)}: ', payload[key])
   validated = payload.get('fused_validated')
   if validated:
     f = validated['f']
     gap = '-' if f['gap_closed'] is None else f'{100 * f["gap_closed"]:.1f} %'
-    others = ''.join(f'; {label}: rank-1 {cell(validated[key]["rank1"])} %'
-                     for key, label in evaluate.JUDGES.items() if key in validated)
+    others = ''.join(f'; {label(key)}: rank-1 {cell(validated[key]["rank1"])} %'
+                     for key in evaluate.JUDGES if key in validated)
     lines.append(f"fused with GA at weight {validated['weight']:.2f} (chosen on held-out "
                  f"training identities): rank-1 {cell(f['rank1'])} %, gap closed {gap}"
                  f"{others}")
   twin = payload.get('twin_fidelity')
   if twin:
     for key, by in twin.items():
-      label = 'F' if key == 'f' else evaluate.JUDGES.get(key, key)
-      lines.append(f'twin fidelity under {label}: cosine to own VIS twin ' + ', '.join(
+      lines.append(f'twin fidelity under {label(key)}: cosine to own VIS twin ' + ', '.join(
           f'{name} {m["cosine"]:.3f}' for name, m in by.items()) + '; TAR@FAR=1% ' + ', '.join(
           f'{name} {cell(m["tar_at_far_1e-2"])}' for name, m in by.items()))
   return '\n'.join(lines)
