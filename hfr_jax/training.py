@@ -15,6 +15,7 @@ coordinates the writes), and process 0 alone writes TensorBoard files and
 prints progress (`sharding.is_main_process`).
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -124,12 +125,16 @@ class Logger:
   """
 
   def __init__(self, workdir: str, total_steps: int, *, every: int = 10, name: str = '',
-               bar: bool | None = None):
+               bar: bool | None = None, clock: Callable[[], float] = time.perf_counter):
     self.active = sharding.is_main_process()
     self.writer = (tensorboardX.SummaryWriter(os.path.join(workdir, 'tensorboard'))
                    if self.active else None)
     self.total, self.every, self.name = total_steps, every, name
-    self._t, self._step = time.perf_counter(), None
+    self._clock = clock
+    self._t, self._step = clock(), None
+    self._first = None          # the step the clock started at
+    self._aside = 0.0           # seconds spent in `aside()` (validation, checkpoints) since then
+    self._window_aside = 0.0    # ... of which in the current window
     self.bar = (progress_bar(total_steps, name or 'training')
                 if self.active and (in_notebook() if bar is None else bar) else None)
 
@@ -147,20 +152,38 @@ class Logger:
       self.writer.add_image(k, np.clip(np.asarray(v, np.float32), 0, 1), step,
                             dataformats='HWC')
 
+  @contextlib.contextmanager
+  def aside(self):
+    """Time spent inside (validation, checkpoints) is left out of steps/s.
+
+    The ETA adds it back as the mean time aside per step so far, so a run that
+    validates every N steps is neither reported as crawling after each
+    validation nor promised to end before its remaining validations.
+    """
+    start = self._clock()
+    try:
+      yield
+    finally:
+      spent = self._clock() - start
+      if self._first is not None:
+        self._aside += spent
+        self._window_aside += spent
+
   def progress(self, step: int, losses: dict):
     """Prints steps/s and ETA every `every` steps; returns steps/s (or None)."""
     if not self.active:
       return None
     if self._step is None:
-      self._step, self._t = step, time.perf_counter()
+      self._step, self._first, self._t = step, step, self._clock()
       if self.bar is not None:
         self.bar.update(step - self.bar.n)
       return None
     if step % self.every and step != self.total:
       return None
-    now = time.perf_counter()
-    rate = (step - self._step) / max(now - self._t, 1e-9)
-    eta = (self.total - step) / rate if rate > 0 else math.inf
+    now = self._clock()
+    rate = (step - self._step) / max(now - self._t - self._window_aside, 1e-9)
+    per_step = 1 / rate + self._aside / max(step - self._first, 1) if rate > 0 else math.inf
+    eta = (self.total - step) * per_step
     shown = ' '.join(f'{k}={float(v):.4g}' for k, v in sorted(losses.items()))
     prefix = f'{self.name}: ' if self.name else ''
     if self.bar is not None:   # the bar shows steps/s and ETA itself
@@ -170,7 +193,7 @@ class Logger:
       print(f'{prefix}step {step}/{self.total}  {rate:.2f} steps/s  ETA {eta:.0f}s  {shown}',
             file=sys.stderr, flush=True)
     self.writer.add_scalar('steps_per_second', rate, step)
-    self._step, self._t = step, now
+    self._step, self._t, self._window_aside = step, now, 0.0
     return rate
 
   def validation(self, step: int, values: dict):
@@ -292,21 +315,22 @@ def train_loop(trainer: nnx.Module, step_fn: Callable, batches: Iterator, *, wor
         check_finite(metrics, step)
         logger.scalars(step, {f'train/{k}': v for k, v in metrics.items()})
         logger.progress(step, metrics)
-      if preview is not None and schedule.due(schedule.image_every, step):
-        few = jax.tree.map(lambda a: a[:4], batch)   # the global batch's first rows
-        logger.images(step, sharding.gather(preview(state, few)))
-      if evaluate or save:
-        nnx.update(trainer, state)
-      if evaluate:
-        values = validate(trainer)
-        logger.scalars(step, {f'val/{k}': v for k, v in values.items()})
-        logger.validation(step, values)
-        # A resumed run repeats steps after its checkpoint; their validation
-        # was kept already (resumed training is deterministic).
-        if keeper is not None and step not in keeper.manager.all_steps():
-          keeper.save(step, _players(trainer, best), metrics=values, force=True)
-      if save:
-        ckpt.save(step, _players(trainer, checkpointed), batches, force=True)
+      with logger.aside():
+        if preview is not None and schedule.due(schedule.image_every, step):
+          few = jax.tree.map(lambda a: a[:4], batch)   # the global batch's first rows
+          logger.images(step, sharding.gather(preview(state, few)))
+        if evaluate or save:
+          nnx.update(trainer, state)
+        if evaluate:
+          values = validate(trainer)
+          logger.scalars(step, {f'val/{k}': v for k, v in values.items()})
+          logger.validation(step, values)
+          # A resumed run repeats steps after its checkpoint; their validation
+          # was kept already (resumed training is deterministic).
+          if keeper is not None and step not in keeper.manager.all_steps():
+            keeper.save(step, _players(trainer, best), metrics=values, force=True)
+        if save:
+          ckpt.save(step, _players(trainer, checkpointed), batches, force=True)
   finally:
     ckpt.close()
     if keeper is not None:

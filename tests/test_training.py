@@ -228,3 +228,23 @@ def test_in_a_notebook_the_progress_line_becomes_a_bar_that_ends_at_the_last_ste
     assert [l.split()[2] for l in lines] == ([] if bar else ['2/7', '4/7', '6/7', '7/7'])
     assert ('fake: 100%' in err and '7/7' in err) == bar
     assert 'fake: validation at step 7: score=0.5\n' in err   # a line of its own either way
+
+
+def test_validation_time_is_left_out_of_steps_per_second_and_spread_over_the_eta(tmp_path,
+                                                                                 capsys):
+  now = [0.0]
+  logger = training.Logger(str(tmp_path), 10, every=2, name='fake', bar=False,
+                           clock=lambda: now[0])
+  logger.progress(1, {})             # starts the clock at step 1, t = 0
+  now[0] = 2.0                       # steps 2, 3: 1 s each ...
+  with logger.aside():
+    now[0] += 30.0                   # ... then 30 s of validation at step 3
+  now[0] += 1.0                      # step 4: 1 s
+  rate = logger.progress(4, {})
+  assert rate == pytest.approx(1.0)  # 3 steps in 3 s of training, not 3 in 33
+  eta = float(capsys.readouterr().err.split('ETA ')[1].split('s')[0])
+  # 6 steps left at 1 s each plus the time aside so far per step (30 s / 3 steps).
+  assert eta == pytest.approx(6 * (1.0 + 30.0 / 3), abs=0.5)
+  now[0] += 2.0                      # a window without validation: the rate is its own
+  assert logger.progress(6, {}) == pytest.approx(1.0)
+  logger.close()
