@@ -99,3 +99,40 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
     config.data = common.real_config('casia_nir_vis2', 'fold1')
     config.pretrained_dir = 'lightcnn29v2'
   return config
+
+
+def frozen_recognizers(config: ml_collections.ConfigDict, *, f_enabled: bool = True):
+  """Adds a generation method's scorers to `config`: `recognizer` (F), `judge`, `photo_judge`.
+
+  F is a hfr_jax.recognizer.pretrained.load_pretrained directory ('' ->
+  WORKDIR/recognizer/pretrained), trained when missing on the method's VIS training
+  images with `recipe` (PCFH's identity loss; NULL's translations are only scored by it).
+  The judge only scores the finished method (never a loss, a step's input or the
+  keep-best metric): a directory ('' -> WORKDIR/judge/pretrained), trained when missing
+  with `recipe` on the VIS training images of all training identities of synthetic seed
+  `data_seed` (None: config.data.seed + 1000), identities neither F nor the method nor
+  the test set contain. The photo judge is dlib's ResNet recognizer trained on real
+  photographs (the `landmarks` extra; hfr_jax/recognizer/photo_judge.py): 'auto' where
+  dlib is installed, 'on' (required) or 'off'.
+  """
+  config.recognizer = ml_collections.ConfigDict()
+  config.recognizer.enabled = f_enabled   # False: no F (a method that needs F refuses)
+  config.recognizer.dir = ''
+  config.recognizer.train_if_missing = True
+  config.recognizer.recipe = get_config('cpu')
+  config.judge = ml_collections.ConfigDict()
+  config.judge.enabled = True      # False: no synthetic-trained judge (the photo judge may stay)
+  config.judge.dir = ''
+  config.judge.train_if_missing = True
+  config.judge.recipe = get_config('cpu')
+  config.judge.recipe.seed = config.recognizer.recipe.seed + 1
+  # F: LightCNN-9. From scratch, LightCNN-29 needs its residual blocks to start as the
+  # identity (its logits start ~100x too large and softmax stays at chance) and a lower
+  # rate than F's 2e-3: with no normalisation layer, softmax diverged at 2e-3 and 1e-3.
+  config.judge.recipe.model.update(arch='29', width=0.5, zero_init_residual=True)
+  config.judge.recipe.train.learning_rate = 5e-4
+  config.judge.recipe.eval.val_identities = 0   # its data is no method's: nothing to hold out
+  config.judge.recipe.train.eval_every = 0
+  config.judge.data_seed = ml_collections.config_dict.placeholder(int)
+  config.photo_judge = 'auto'
+  return config

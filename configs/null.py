@@ -30,6 +30,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ != 'configs' and _ROOT not in sys.path:
   sys.path.insert(0, _ROOT)
 from configs import common  # noqa: E402
+from configs import lightcnn as lightcnn_config  # noqa: E402
 
 SETTINGS = ('base', 'vae', 'gan', 'vae_gan', 'kmeans')
 SCALES = ('default', 'demo', 'casia', 'oulu', 'cufsf')
@@ -103,6 +104,14 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
   # The last training identities, held out of training; NIR->VIS rank-1 of their content
   # codes (every train.eval_every steps) picks the checkpoint that is evaluated.
   config.eval.val_identities = 50
+  # Per-domain mean-centring of the codes before the cosine (unsupervised: each side's own
+  # mean). False: the paper's plain cosine is the figure of record (both are reported).
+  config.eval.centre = False
+
+  # Recognizers that score NULL's NIR->VIS translations after training (none takes part in
+  # it): F (trained on the training identities' VIS images, labels and all), the judge
+  # (other identities) and the photo judge (real photographs); configs/lightcnn.py.
+  lightcnn_config.frozen_recognizers(config)
 
   # The k-means baseline (hfr_jax.null.kmeans): aligned gray pixels at size x size.
   config.kmeans = ml_collections.ConfigDict()
@@ -113,6 +122,8 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
 
   if scale in REAL_DATA:
     config.data = common.real_config(REAL_DATA[scale]['name'], REAL_DATA[scale]['config'])
+    # No synthetic identities to train F or a judge on: the photo judge scores translations.
+    config.recognizer.enabled = config.judge.enabled = False
   elif scale == 'demo':
     # 32x32 crops (the set's 64x64 faces hold the inner face in ~30 pixels); a discriminator
     # whose 2 scales see 16 and 8 pixel patches of them. ~0.1 s a step on 2 cores.
@@ -122,4 +133,7 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
                         log_every=100, image_every=500, checkpoint_every=500, eval_every=500)
     config.eval.val_identities = 10
     config.kmeans.size = 32
+    # Translations are scored by the photo judge alone (training F and a judge would take
+    # most of the demo's minutes).
+    config.recognizer.enabled = config.judge.enabled = False
   return config

@@ -57,37 +57,8 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.use_awm = 'no_awm' not in ablations
   config.use_mic = 'no_mic' not in ablations
 
-  # The frozen recognizer F: a hfr_jax.recognizer.pretrained.load_pretrained directory
-  # ('' -> WORKDIR/recognizer/pretrained). When it is missing, it is trained
-  # first on the dataset's VIS training images with `recipe`.
-  config.recognizer = ml_collections.ConfigDict()
-  config.recognizer.dir = ''
-  config.recognizer.train_if_missing = True
-  config.recognizer.recipe = lightcnn_config.get_config('cpu')
-
-  # The judge: loaded after training, used only to score (never a loss, a step's input or
-  # the keep-best metric). A load_pretrained directory ('' -> WORKDIR/judge/pretrained);
-  # when missing, trained with `recipe` on the VIS training images of all training
-  # identities of synthetic seed `data_seed` (None: config.data.seed + 1000), identities
-  # neither F nor GA nor the test set contain.
-  config.judge = ml_collections.ConfigDict()
-  config.judge.enabled = True      # False: no synthetic-trained judge (the photo judge may stay)
-  config.judge.dir = ''
-  config.judge.train_if_missing = True
-  config.judge.recipe = lightcnn_config.get_config('cpu')
-  config.judge.recipe.seed = config.recognizer.recipe.seed + 1
-  # F: LightCNN-9. From scratch, LightCNN-29 needs its residual blocks to start as the
-  # identity (its logits start ~100x too large and softmax stays at chance) and a lower
-  # rate than F's 2e-3: with no normalisation layer, softmax diverged at 2e-3 and 1e-3.
-  config.judge.recipe.model.update(arch='29', width=0.5, zero_init_residual=True)
-  config.judge.recipe.train.learning_rate = 5e-4
-  config.judge.recipe.eval.val_identities = 0   # its data is no method's: nothing to hold out
-  config.judge.recipe.train.eval_every = 0
-  config.judge.data_seed = ml_collections.config_dict.placeholder(int)
-  # The photo judge, dlib's ResNet recognizer trained on real photographs (the `landmarks`
-  # extra; hfr_jax/recognizer/photo_judge.py): it scores the final GA beside F and the judge.
-  # 'auto': where dlib is installed; 'on': required; 'off'.
-  config.photo_judge = 'auto'
+  # F (the identity loss's recognizer), the judge and the photo judge: configs/lightcnn.py.
+  lightcnn_config.frozen_recognizers(config)
 
   config.model = ml_collections.ConfigDict()
   config.model.width = 64           # GA global path (CycleGAN ResNet generator widths)

@@ -444,34 +444,47 @@ def judged_methods(judged: dict) -> dict:
   return {name: m for name, m in judged.items() if isinstance(m, dict) and 'rank1' in m}
 
 
+def scores_table(columns: dict, gaps: dict | None = None) -> str:
+  """A markdown table of rank-1 and VR@FAR=1% %: a row per method, a column pair per
+  recognizer. columns: {label: {method: metrics.summary}} (a method a column lacks is
+  '-'); gaps: {label: gap closed or None}, a last row."""
+  cell = lambda r, key: _fmt(r[key]) if r is not None else '-'
+  methods = list(dict.fromkeys(m for c in columns.values() for m in c))
+  rows = '\n'.join(
+      f'| {name} | ' + ' | '.join(cell(c.get(name), key) for key in ('rank1', 'vr_at_far_1e-2')
+                                  for c in columns.values()) + ' |'
+      for name in methods)
+  if gaps is not None:
+    share = lambda x: 'no gap' if x is None else f'{100 * x:.1f} %'
+    rows += ('\n| gap closed | ' + ' | '.join(share(gaps.get(label)) for label in columns)
+             + ' |' + ' |' * len(columns))
+  header = ' | '.join(f'{metric} {title}' for metric in ('rank-1 %', 'VR@FAR=1%')
+                      for title in columns)
+  return f"""| method | {header} |
+|---|{'---|' * 2 * len(columns)}
+{rows}"""
+
+
 def _judge_table(by_f: dict, payload: dict) -> str:
   """report.md's F-vs-judges table: rank-1 and VR@FAR=1% of each method, gap closed below."""
   judges = [k for k in JUDGES if k in payload]
-  columns = [('F', by_f)] + [(JUDGES[k], judged_methods(payload[k])) for k in judges]
-  cell = lambda r, key: _fmt(r[key]) if r is not None else '-'
   methods = list(judged_methods(payload[judges[0]]))
-  rows = '\n'.join(
-      f'| {name} | ' + ' | '.join(cell(c.get(name), key) for key in ('rank1', 'vr_at_far_1e-2')
-                                  for _, c in columns) + ' |'
-      for name in methods)
+  columns = {'F': {m: by_f[m] for m in methods if m in by_f},
+             **{JUDGES[k]: judged_methods(payload[k]) for k in judges}}
+  gaps = None
   if 'gap_closed' in payload:
-    share = lambda x: 'no gap' if x is None else f'{100 * x:.1f} %'
-    gaps = [payload['gap_closed']] + [payload[k].get('gap_closed') for k in judges]
-    rows += '\n| gap closed | ' + ' | '.join(map(share, gaps)) + ' |' + ' |' * len(columns)
+    gaps = {'F': payload['gap_closed'], **{JUDGES[k]: payload[k].get('gap_closed')
+                                           for k in judges}}
   about = '; '.join(f'{JUDGES[k]}: ' + ', '.join(f'{a} {v}' for a, v in
                                                    payload[k]['recognizer'].items()
                                                    if v is not None) for k in judges)
-  header = ' | '.join(f'{metric} {title}' for metric in ('rank-1 %', 'VR@FAR=1%')
-                      for title, _ in columns)
   return f"""
 **Judges**: recognizers that took no part in training score the same images ({about}).
 F is the recognizer of the table above; a generator trained against F can fool F without
 drawing the person, which a judge would not reward; the photo judge, trained on real
 photographs, does not share F's view of the renderer.
 
-| method | {header} |
-|---|{'---|' * 2 * len(columns)}
-{rows}
+{scores_table(columns, gaps)}
 """
 
 
@@ -497,7 +510,8 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
                  notes: str = '', extra: dict | None = None,
                  images: dict[str, np.ndarray] | None = None,
                  gap: tuple[str, str] | None = None, fidelity: dict | None = None,
-                 judges: dict | None = None, twin: dict | None = None) -> dict:
+                 judges: dict | None = None, twin: dict | None = None,
+                 sections: str = '') -> dict:
   """Scores every entry of `curves` ({method: (scores, probe_ids, gallery_ids)}).
 
   Writes results.json (each method's metrics under `metrics` and at the top
@@ -517,7 +531,8 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   each method's metrics, `gap_closed` (with `gap`) and `recognizer`; report.md a
   table of rank-1 and VR@FAR=1% under the recognizer of `curves` (F) and under
   each judge. `twin` ({'f' or a judge's key: {method: metrics.twin_fidelity}})
-  goes into results.json's `twin_fidelity` and a table of report.md.
+  goes into results.json's `twin_fidelity` and a table of report.md. `sections`: more
+  markdown for report.md, after the tables.
 
   Every process returns the payload; process 0 alone writes the files.
   """
@@ -587,7 +602,7 @@ Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
 | method | probe x gallery | rank-1 % | rank-5 % | VR@FAR=1% | VR@FAR=0.1% | EER % |
 |---|---|---|---|---|---|---|
 {rows}
-{headline}{judge_table}{twin_table}{fidelity_table}
+{headline}{judge_table}{twin_table}{fidelity_table}{sections}
 ![ROC](roc.png) ![CMC](cmc.png){pictures}
 
 Commit `{payload['git_commit']}`, {payload['created']}.

@@ -135,6 +135,27 @@ def twin_fidelity(probe_features, twin_features, identities, far: float = 1e-2) 
   return {'cosine': float(genuine.mean()), f'tar_at_far_{far:.0e}'.replace('e-0', 'e-'): tar}
 
 
+def identity_share(features, identities) -> float:
+  """The share of the features' variance that lies between identities: trace of the
+  between-identity scatter over the trace of the total scatter (one-way ANOVA's eta^2,
+  summed over dimensions). 1: every face is its identity's mean; near 0: identity moves
+  the features no more than a random grouping would.
+  """
+  x = np.asarray(features, np.float64)
+  ids = np.asarray(identities).ravel()
+  if x.ndim != 2 or x.shape[0] != ids.size:
+    raise ValueError(f'identity_share: {x.shape} features for {ids.size} identities')
+  _, inverse = np.unique(ids, return_inverse=True)
+  counts = np.bincount(inverse)
+  means = np.zeros((counts.size, x.shape[1]))
+  np.add.at(means, inverse, x)
+  means /= counts[:, None]
+  centred = x - x.mean(axis=0)
+  total = float(np.sum(centred**2))
+  between = float(np.sum(counts[:, None] * (means - x.mean(axis=0))**2))
+  return between / total if total > 0 else 0.0
+
+
 def summary(scores, probe_ids, gallery_ids) -> dict[str, float]:
   """The numbers the papers report (and EER)."""
   return {

@@ -139,3 +139,26 @@ def test_twin_fidelity_matches_sklearn_on_own_twin_vs_other_identities_pairs(rou
 def test_twin_fidelity_rejects_unpaired_features():
   with pytest.raises(ValueError, match='must be equal in number'):
     metrics.twin_fidelity(np.ones((4, 3)), np.ones((5, 3)), np.arange(4))
+
+
+@pytest.mark.parametrize('spread', [0.1, 3.0])
+def test_identity_share_is_the_variance_weighted_r2_of_predicting_features_from_identity(
+    spread):
+  # Regressing the features on one-hot identities predicts each face by its identity's mean,
+  # so the variance-weighted R^2 is the between-identity share of the total scatter.
+  from sklearn.linear_model import LinearRegression  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  ids = rng.integers(0, 7, 60)
+  x = spread * rng.normal(size=(7, 5))[ids] + rng.normal(size=(60, 5)) * [1, 2, 3, 4, 5]
+  onehot = np.eye(7)[ids]
+  fitted = LinearRegression().fit(onehot, x).predict(onehot)
+  want = skm.r2_score(x, fitted, multioutput='variance_weighted')
+  assert metrics.identity_share(x, ids) == pytest.approx(want, rel=1e-9)
+
+
+def test_identity_share_is_one_when_faces_are_their_identitys_mean_and_zero_for_one_mean():
+  ids = np.repeat(np.arange(4), 3)
+  means = np.random.default_rng(1).normal(size=(4, 6))
+  assert metrics.identity_share(means[ids], ids) == pytest.approx(1.0)
+  balanced = np.tile(np.random.default_rng(2).normal(size=(3, 6)), (4, 1))   # same 3 per id
+  assert metrics.identity_share(balanced, ids) == pytest.approx(0.0, abs=1e-12)

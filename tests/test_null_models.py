@@ -46,3 +46,33 @@ def test_unalign_takes_an_aligned_crop_back_onto_the_stored_faces_frame():
   # Bilinear twice, at 32 px for a 64-px face: the smooth image survives to a few percent.
   assert np.abs(back[face] - image[face]).mean() < 0.03
   assert np.abs(back[face] - image[face]).mean() < 0.2 * np.abs(image[face] - image[face].mean()).mean()
+
+
+def _param_count(model):
+  from flax import nnx
+  return sum(int(np.size(p)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def test_shared_stages_are_one_set_of_weights_for_both_domains():
+  """UNIT's sharing: with shared_stages=1, Ec's last stage and FC and D's first stage and
+  seed are one set of weights; writing the NIR copy moves the VIS codes, and the model has
+  exactly that many fewer parameters."""
+  from flax import nnx
+  kw = dict(resolution=32, width=4, style_width=4, code_dim=8, style_dim=4, mlp_width=8,
+            pool_grid=2, variational=False)
+  separate = null_models.NULLModel(shared_stages=0, rngs=nnx.Rngs(0), **kw)
+  shared = null_models.NULLModel(shared_stages=1, rngs=nnx.Rngs(0), **kw)
+  x = jax.random.uniform(jax.random.key(1), (2, 32, 32, 3), minval=-1, maxval=1)
+  before = {name: m.vis.content(x)[0] for name, m in (('separate', separate),
+                                                      ('shared', shared))}
+  for m in (separate, shared):
+    conv = m.nir.content.stages[2][0].conv
+    conv.kernel[...] = conv.kernel[...] + 0.5
+  moved = {name: float(jnp.abs(m.vis.content(x)[0] - before[name]).max())
+           for name, m in (('separate', separate), ('shared', shared))}
+  assert moved['separate'] == 0.0 and moved['shared'] > 1e-3
+  # What sharing saves: the last content stage with the FC, and D's seed with its first stage.
+  c, d = shared.vis.content, shared.vis.decoder
+  saved = (_param_count(c.stages[2]) + _param_count(c.fc) + _param_count(d.seed)
+           + sum(_param_count(d.convs[i]) for i in range(3)))
+  assert _param_count(separate) - _param_count(shared) == saved

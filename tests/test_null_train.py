@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 
 from configs import null as null_config
+from hfr_jax import evaluate
 from hfr_jax import export
+from hfr_jax import metrics
 from hfr_jax import input_pipeline
 from hfr_jax import training
+from hfr_jax.null import diagnostics
 from hfr_jax.null import train
 
 from conftest import TINY
@@ -76,7 +79,8 @@ _DEVICES_SCRIPT = textwrap.dedent('''
     from test_null_train import tiny_config
     from trainer_runs import agreement, leaves, random_faces
     from hfr_jax import sharding
-    from hfr_jax.null import train
+    from hfr_jax.null import diagnostics
+from hfr_jax.null import train
 
     assert jax.device_count() == 8, jax.devices()
     config = tiny_config('/nonexistent')
@@ -125,7 +129,22 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
     assert set(results[key]) >= {'rank1', 'vr_at_far_1e-2', 'vr_at_far_1e-3'}
   assert results['num_probe'] == TINY['num_identities'] // 2 * TINY['nir_per_identity']
   assert (tmp_path / 'whole' / 'samples.png').is_file()
-  assert (tmp_path / 'whole' / 'export' / export.META).is_file()
+  # Every diagnostic recomputed from the export on the test split equals the report's.
+  model, _ = export.load(tmp_path / 'whole' / 'export')
+  codes = diagnostics.read_codes(model, tiny_builder, evaluate.Protocol(), batch_size=8)
+  for key, c in diagnostics.curves(codes).items():
+    assert results[key]['rank1'] == pytest.approx(metrics.rank_k_accuracy(*c), abs=1e-9), key
+  assert results['identity_share'] == pytest.approx(diagnostics.identity_shares(codes),
+                                                    rel=1e-4)
+  assert results['matching'] == 'null'
+  # The translations' fidelity: raw NIR's PSNR to its twin is the evaluator's, recomputed.
+  fidelity = results['translation']['fidelity']
+  images, _, _ = evaluate.read_images(tiny_builder, 'probe')
+  twins = evaluate.read_twins(tiny_builder, 'probe', None)
+  psnr, _ = evaluate.image_fidelity(jnp.asarray(images, jnp.float32) / 255.0,
+                                    jnp.asarray(twins, jnp.float32) / 255.0)
+  assert fidelity['raw_nir']['psnr'] == pytest.approx(float(np.mean(psnr)), rel=1e-5)
+  assert fidelity['translation']['psnr'] != fidelity['raw_nir']['psnr']
 
 
 @pytest.mark.parametrize('setting', ['base', 'vae', 'gan', 'vae_gan'])

@@ -17,7 +17,6 @@ probes against the VIS gallery by cosine (Sec. 3.1), through the shared
 evaluator; VIS->VIS of the same codes is the upper bound.
 """
 
-import functools
 import os
 
 from flax import nnx
@@ -35,13 +34,16 @@ from hfr_jax import metrics as metrics_lib
 from hfr_jax import sharding
 from hfr_jax import training
 from hfr_jax.models import null as null_models
+from hfr_jax.null import diagnostics
 from hfr_jax.null import losses
+from hfr_jax.recognizer import frozen
+from hfr_jax.recognizer import photo_judge
+from hfr_jax.recognizer import train as recognizer_train
 
 # (variational codes, adversarial terms) of the paper's Table 1 rows.
 SETTINGS = {'base': (False, False), 'vae': (True, False), 'gan': (False, True),
             'vae_gan': (True, True)}
 BATCH_KEYS = ('nir_image', 'nir_landmarks', 'vis_image', 'vis_landmarks')
-BEST_METRIC = 'rank1_null'
 FACTORY = 'hfr_jax.models.null:NULLModel'
 
 
@@ -180,23 +182,15 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef):
 # Matching, previews.
 
 
-@functools.partial(jax.jit, static_argnames=('graphdef', 'domain'))
-def _content(graphdef, state, images, landmarks, domain):
-  return nnx.merge(graphdef, state).content(domain, images.astype(jnp.float32), landmarks)
-
-
-def content_fn(model: null_models.NULLModel, domain: str):
-  """batch -> content-code means of its stored faces through `domain`'s Ec (one jit)."""
-  graphdef, state = evaluate.replicated_state(model)
-  return lambda batch: _content(graphdef, state, batch['image'], batch['landmarks'], domain)
+def matching(config: ml_collections.ConfigDict) -> str:
+  """The curve NULL is judged by: 'null' (the paper's cosine of content means) or, with
+  config.eval.centre, 'null_centred' (each side's codes minus their own mean)."""
+  return 'null_centred' if config.eval.get('centre', False) else 'null'
 
 
 def curves(model, builder, protocol, batch_size: int) -> dict:
-  """'null' (NIR probes vs VIS gallery) and 'vis_to_vis' (where the set has VIS probes) by
-  content-code cosine."""
-  found = evaluate.feature_curves(content_fn(model, 'vis'), builder, protocol,
-                                  nir_fn=content_fn(model, 'nir'), batch_size=batch_size)
-  return {'null': found.pop('nir_to_vis'), **found}
+  """`diagnostics.curves` of the model's codes under `protocol`."""
+  return diagnostics.curves(diagnostics.read_codes(model, builder, protocol, batch_size))
 
 
 PREVIEW_TAG = 'nir|rec|to_vis_a|to_vis_b || vis|rec|to_nir_a|to_nir_b'
@@ -274,26 +268,96 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
       trainer, make_train_step(config, graphdef), batches, workdir=workdir,
       schedule=training.Schedule.from_config(t), step_key=step_key, checkpointed=players(config),
       name='NULL', batch_keys=BATCH_KEYS, validate=validate if len(held_out) else None,
-      best_metric=BEST_METRIC, best=('model',),
+      best_metric=f'rank1_{matching(config)}', best=('model',),
       preview=lambda state, batch: {PREVIEW_TAG: preview(state, batch)}, stop_at=stop_at)
   return trainer, training.best_step(workdir)
 
 
+def scorers(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """{key: (recognizer, description)} that score NULL's translations: F (config.recognizer,
+  trained first when missing; it never sees NULL), the judge and the photo judge, each
+  where the config enables it."""
+  found = {}
+  if frozen.enabled(config):
+    recognizer_train.train_missing(frozen.to_train(config, workdir))
+    f = frozen.load(config, workdir)
+    found['f'] = (f, {'arch': f.arch, 'dir': frozen.directory(config, workdir)})
+  if frozen.judge_enabled(config):
+    recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
+    judge = frozen.load_judge(config, workdir)
+    found['judge'] = (judge, frozen.describe(judge, config, workdir))
+  if photo_judge.wanted(config.get('photo_judge', 'auto')):
+    found['photo_judge'] = (photo_judge.descriptors, photo_judge.DESCRIBE)
+  return found
+
+
+def translation_scores(model, codes, scorers: dict, builder, batch_size: int):
+  """NULL's NIR->VIS translations of the test probes, D2(Ec1(x1), s) with s the VIS
+  gallery's mean style, scored as PCFH's GA(NIR) is (`evaluate.generation_curves`):
+  (results.json's `translation`, report.md's section)."""
+  style = diagnostics.mean_style(codes)
+  found = evaluate.generation_curves(
+      null_models.Translation(model, style), {k: r for k, (r, _) in scorers.items()}, builder,
+      name='translation', batch_size=batch_size, with_fidelity=True)
+  by = {k: {m: metrics_lib.summary(*c) for m, c in found.curves[k].items()} for k in scorers}
+  out = {'style': 'mean style code of the VIS gallery', 'fidelity': found.fidelity,
+         'twin_fidelity': found.twin}
+  for k, (_, about) in scorers.items():
+    out[k] = {**by[k], 'gap_closed': evaluate.gap_or_none(by[k], ('raw_nir', 'translation')),
+              'recognizer': about}
+  section = ''
+  if scorers:
+    table = evaluate.scores_table(
+        {evaluate.recognizer_label(k): by[k] for k in scorers},
+        {evaluate.recognizer_label(k): out[k]['gap_closed'] for k in scorers})
+    section = f"""
+**Translations**: each NIR probe translated to VIS, D2(Ec1(x1), s) with s the VIS gallery's
+mean style code, warped back onto the probe's frame, scored by recognizers that took no part
+in NULL's training (F: trained on the training identities' VIS images; judge: other
+identities; photo judge: real photographs). fused: the mean of the raw and translated
+scores; vis_twin: each probe's VIS twin, what a perfect translation would draw; gap closed:
+translation over raw_nir.
+
+{table}
+"""
+  if found.fidelity:
+    section += '\nPSNR / SSIM to the VIS twins (whole frame): ' + '; '.join(
+        f'{k} {v["psnr"]:.2f} dB / {v["ssim"]:.3f}' for k, v in found.fidelity.items()) + '.\n'
+  return out, section
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  frozen.check_judge(config, workdir)   # a judge the run cannot have fails it now
+  photo_judge.wanted(config.get('photo_judge', 'auto'))   # so does photo_judge='on' sans dlib
   builder = datasets.prepare(config.data)
   trainer, _ = train(config, workdir, builder)
-  best_step = training.restore_best(trainer, workdir, ('model',), BEST_METRIC)
+  best_step = training.restore_best(trainer, workdir, ('model',), f'rank1_{matching(config)}')
   export_dir = os.path.join(workdir, 'export')
   export.save(trainer.model, export_dir, factory=FACTORY, kwargs=model_kwargs(config),
               info={'setting': config.setting, 'input_resolution': config.data.get('resolution')})
   eval_builder = datasets.prepare_eval(config, builder)
-  found = curves(trainer.model, eval_builder, evaluate.Protocol(), config.eval.batch_size)
+  codes = diagnostics.read_codes(trainer.model, eval_builder, evaluate.Protocol(),
+                                 config.eval.batch_size)
+  found = diagnostics.curves(codes)
+  shares = diagnostics.identity_shares(codes)
+  # Only now, with NULL final: the recognizers score its translations.
+  translation, section = translation_scores(trainer.model, codes, scorers(config, workdir),
+                                            eval_builder, config.eval.batch_size)
+  section = ('\n**Identity share** of each code (between-identity share of its variance, test '
+             'faces): ' + ', '.join(f'{k} {v:.3f}' for k, v in shares.items()) + '.\n'
+             + section)
   return evaluate.write_report(
       workdir, found, title=f'NULL ({config.setting}): NIR probes vs VIS gallery by content code',
       dataset=evaluate.dataset_info(eval_builder),
       config=config, images={'samples.png': sample_grid(trainer, eval_builder, config)},
-      extra={'setting': config.setting, 'best_step': best_step, 'export_dir': export_dir},
+      extra={'setting': config.setting, 'best_step': best_step, 'export_dir': export_dir,
+             'matching': matching(config), 'identity_share': shares,
+             'translation': translation},
+      sections=section,
       notes='null: content-code means of NIR probes (NIR Ec) vs the VIS gallery (VIS Ec), '
-            'cosine; vis_to_vis: VIS probes of the test identities by the same VIS codes '
-            '(the upper bound). Samples, per row: NIR | its reconstruction | NIR->VIS with '
-            'two random styles || VIS | reconstruction | VIS->NIR with the same styles.')
+            'cosine (the paper); null_centred: each side\'s codes minus their own mean first; '
+            'vis_to_vis: VIS probes of the test identities by the same VIS codes (the upper '
+            'bound); vis_to_vis_style: the same by style code (identity leaking into s). '
+            f'{matching(config)} is the figure of record. Samples, per row: NIR | its '
+            'reconstruction | NIR->VIS with two random styles || VIS | reconstruction | '
+            'VIS->NIR with the same styles.')

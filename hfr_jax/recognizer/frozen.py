@@ -78,15 +78,22 @@ def _load(field: str, path: str):
   return model
 
 
+def enabled(config: ml_collections.ConfigDict) -> bool:
+  """config.recognizer.enabled (default True): whether the run has F."""
+  return config.recognizer.get('enabled', True)
+
+
 def to_train(config: ml_collections.ConfigDict, workdir: str) -> Training | None:
   """The job that makes F for `config` (a method's config with `recognizer`, `data`,
-  `eval.val_identities`), None when F is on disk.
+  `eval.val_identities`), None when F is on disk or disabled.
 
   When config.recognizer.dir holds no model and `train_if_missing` is set,
   F is trained with `config.recognizer.recipe` on the method's identities
   (`datasets.recognizer_data`), holding out the same validation identities
   as the method, and saved there (resumable under WORKDIR/recognizer).
   """
+  if not enabled(config):
+    return None
   recipe = config.recognizer.recipe
   return _training(config.recognizer, 'config.recognizer', directory(config, workdir),
                    os.path.join(workdir, 'recognizer'),
@@ -96,6 +103,8 @@ def to_train(config: ml_collections.ConfigDict, workdir: str) -> Training | None
 
 def load(config: ml_collections.ConfigDict, workdir: str):
   """F for `config`, from config.recognizer.dir (a missing one: run `to_train`'s job first)."""
+  if not enabled(config):
+    raise ValueError('config.recognizer.enabled is False: this run has no F to load')
   return _load('config.recognizer', directory(config, workdir))
 
 
