@@ -109,8 +109,12 @@ def test_configs_import_no_hfr_jax(module):
 
 def test_the_photo_judge_reaches_no_training_code():
   """dlib's recognizer only scores: the trainer, the losses, the models and the steps'
-  modules never import it (pcfh/train.py's train_and_evaluate calls it after training)."""
-  allowed = {'hfr_jax.pcfh.train', 'hfr_jax.null.train', 'hfr_jax.recognizer.photo_judge'}
+  modules never import it: hfr_jax.recognizer.judges hands it to the methods' reports after
+  training, and only the methods' train modules import that."""
+  allowed = {'hfr_jax.recognizer.judges', 'hfr_jax.recognizer.photo_judge'}
   found = sorted(name for name, path in MODULES.items()
                  if name not in allowed and 'hfr_jax.recognizer.photo_judge' in imports(path, name))
   assert found == []
+  using = sorted(name for name, path in MODULES.items()
+                 if 'hfr_jax.recognizer.judges' in imports(path, name))
+  assert using == ['hfr_jax.null.train', 'hfr_jax.pcfh.train']

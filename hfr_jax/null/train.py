@@ -37,7 +37,7 @@ from hfr_jax.models import null as null_models
 from hfr_jax.null import diagnostics
 from hfr_jax.null import losses
 from hfr_jax.recognizer import frozen
-from hfr_jax.recognizer import photo_judge
+from hfr_jax.recognizer import judges
 from hfr_jax.recognizer import train as recognizer_train
 
 # (variational codes, adversarial terms) of the paper's Table 1 rows.
@@ -282,13 +282,7 @@ def scorers(config: ml_collections.ConfigDict, workdir: str) -> dict:
     recognizer_train.train_missing(frozen.to_train(config, workdir))
     f = frozen.load(config, workdir)
     found['f'] = (f, {'arch': f.arch, 'dir': frozen.directory(config, workdir)})
-  if frozen.judge_enabled(config):
-    recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
-    judge = frozen.load_judge(config, workdir)
-    found['judge'] = (judge, frozen.describe(judge, config, workdir))
-  if photo_judge.wanted(config.get('photo_judge', 'auto')):
-    found['photo_judge'] = (photo_judge.descriptors, photo_judge.DESCRIBE)
-  return found
+  return {**found, **judges.load(config, workdir)}
 
 
 def translation_scores(model, codes, scorers: dict, builder, batch_size: int):
@@ -327,8 +321,7 @@ translation over raw_nir.
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  frozen.check_judge(config, workdir)   # a judge the run cannot have fails it now
-  photo_judge.wanted(config.get('photo_judge', 'auto'))   # so does photo_judge='on' sans dlib
+  judges.check(config, workdir)   # a judge the run cannot have fails it now
   builder = datasets.prepare(config.data)
   trainer, _ = train(config, workdir, builder)
   best_step = training.restore_best(trainer, workdir, ('model',), f'rank1_{matching(config)}')

@@ -42,7 +42,7 @@ from hfr_jax.pcfh import losses
 from hfr_jax.pcfh import mutual_information as mi_lib
 from hfr_jax.recognizer import features as recognizer_features
 from hfr_jax.recognizer import frozen
-from hfr_jax.recognizer import photo_judge
+from hfr_jax.recognizer import judges as judges_lib
 from hfr_jax.recognizer import train as recognizer_train
 
 # ----------------------------------------------------------------------------
@@ -347,8 +347,7 @@ def _preview_fn(config, graphdef):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  frozen.check_judge(config, workdir)   # a judge the run cannot have fails it now
-  photo_judge.wanted(config.get('photo_judge', 'auto'))   # so does photo_judge='on' sans dlib
+  judges_lib.check(config, workdir)   # a judge the run cannot have fails it now
   mi_lib.estimator_fn(config.loss.get('mi_estimator', 'dv'))   # and so does a bad estimator
   builder = datasets.prepare(config.data)
   recognizer_train.train_missing(frozen.to_train(config, workdir))   # F, when missing
@@ -361,13 +360,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   eval_builder = datasets.prepare_eval(config, builder)
   weight, on_validation = validated_fusion_weight(ga, trainer.recognizer, builder, config)
   # Only now, with GA final: the judges score the same GA and see nothing else of the run.
-  judges = {}
-  if frozen.judge_enabled(config):
-    recognizer_train.train_missing(frozen.judge_to_train(config, workdir))
-    judge = frozen.load_judge(config, workdir)
-    judges['judge'] = (judge, frozen.describe(judge, config, workdir))
-  if photo_judge.wanted(config.get('photo_judge', 'auto')):
-    judges['photo_judge'] = (photo_judge.descriptors, photo_judge.DESCRIBE)
+  judges = judges_lib.load(config, workdir)
   scored = curves(ga, {'f': trainer.recognizer, **{k: r for k, (r, _) in judges.items()}},
                   eval_builder, evaluate.Protocol(), config.eval.batch_size, with_fidelity=True)
   found = scored.curves['f']
