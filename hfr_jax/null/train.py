@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from hfr_jax import datasets
+from hfr_jax import driver
 from hfr_jax import evaluate
 from hfr_jax import export
 from hfr_jax import input_pipeline
@@ -73,15 +73,14 @@ class Trainer(nnx.Module):
 
   def __init__(self, config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     m, t = config.model, config.train
-    adam = lambda lr: optax.adam(lr, b1=t.beta1, b2=t.beta2, eps=t.adam_eps)
     dtype = jnp.dtype(m.dtype)   # of the computation; parameters stay float32
     self.model = null_models.NULLModel(**model_kwargs(config), dtype=dtype, rngs=rngs)
-    self.opt_g = nnx.Optimizer(self.model, adam(t.learning_rate_g), wrt=nnx.Param)
+    self.opt_g = driver.optimizer(self.model, t, t.learning_rate_g)
     if setting(config)[1]:
       self.discriminators = null_models.Discriminators(
           width=m.disc_width, num_down=m.disc_num_down, num_scales=m.disc_num_scales,
           spectral_norm=m.spectral_norm, dtype=dtype, rngs=rngs)
-      self.opt_d = nnx.Optimizer(self.discriminators, adam(t.learning_rate_d), wrt=nnx.Param)
+      self.opt_d = driver.optimizer(self.discriminators, t, t.learning_rate_d)
 
 
 # ----------------------------------------------------------------------------
@@ -224,12 +223,7 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
 
   Faces enlarged to >= 128 pixels (`evaluate.enlarge`).
   """
-  _, probe_index = input_pipeline.open_split(builder, 'probe')
-  _, gallery_index = input_pipeline.open_split(builder, 'gallery')
-  vis, vis_lm, ids = evaluate.read_images(builder, 'gallery',
-                                          list(range(min(count, len(gallery_index.identity)))))
-  first = [int(np.argmax(probe_index.identity == i)) for i in ids]
-  nir, nir_lm, _ = evaluate.read_images(builder, 'probe', first)
+  (nir, nir_lm), (vis, vis_lm), _ = driver.first_faces(builder, count)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': nir, 'nir_landmarks': nir_lm, 'vis_image': vis, 'vis_landmarks': vis_lm}
   return evaluate.enlarge(sharding.gather(make_preview(config, graphdef)(state, batch)),
@@ -252,22 +246,18 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   t = config.train
   init_rngs, step_key = training.rng_streams(config.seed)
   trainer = Trainer(config, rngs=init_rngs)
-  source, index = input_pipeline.open_split(builder, 'train')
-  held_out = input_pipeline.validation_identities(index, config.eval.val_identities)
-  batches = iter(input_pipeline.unpaired(source, index, batch_size=t.batch_size, seed=config.seed,
-                                         exclude_identities=held_out))
-  protocol = evaluate.Protocol.validation(builder, held_out)
-
-  def validate(trainer):
-    found = curves(trainer.model, builder, protocol, config.eval.batch_size)
-    return {f'rank1_{k}': metrics_lib.rank_k_accuracy(*c) for k, c in found.items()}
+  split = driver.TrainSplit.open(builder, config.eval.val_identities)
+  batches = iter(input_pipeline.unpaired(split.source, split.index, batch_size=t.batch_size,
+                                         seed=config.seed, exclude_identities=split.held_out))
+  validate = split.validator(lambda trainer, protocol: curves(
+      trainer.model, builder, protocol, config.eval.batch_size))
 
   graphdef, _ = nnx.split(trainer)
   preview = make_preview(config, graphdef)
   training.train_loop(
       trainer, make_train_step(config, graphdef), batches, workdir=workdir,
       schedule=training.Schedule.from_config(t), step_key=step_key, checkpointed=players(config),
-      name='NULL', batch_keys=BATCH_KEYS, validate=validate if len(held_out) else None,
+      name='NULL', batch_keys=BATCH_KEYS, validate=validate,
       best_metric=f'rank1_{matching(config)}', best=('model',),
       preview=lambda state, batch: {PREVIEW_TAG: preview(state, batch)}, stop_at=stop_at)
   return trainer, training.best_step(workdir)

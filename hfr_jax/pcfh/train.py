@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from hfr_jax import datasets
+from hfr_jax import driver
 from hfr_jax import evaluate
 from hfr_jax import export
 from hfr_jax import gan_losses
@@ -76,10 +76,9 @@ class Trainer(nnx.Module):
         3, width=m.disc_width, num_down=m.disc_num_down, spectral_norm=m.spectral_norm,
         dtype=dtype, rngs=rngs)
     self.mi = MIEstimator(width=m.mi_width, rngs=rngs)
-    adam = lambda lr: optax.adam(lr, b1=t.beta1, b2=t.beta2, eps=t.adam_eps)
-    self.opt_g = nnx.Optimizer(self.generators, adam(t.learning_rate_g), wrt=nnx.Param)
-    self.opt_d = nnx.Optimizer(self.discriminator, adam(t.learning_rate_d), wrt=nnx.Param)
-    self.opt_mi = nnx.Optimizer(self.mi, adam(t.learning_rate_mi), wrt=nnx.Param)
+    self.opt_g = driver.optimizer(self.generators, t, t.learning_rate_g)
+    self.opt_d = driver.optimizer(self.discriminator, t, t.learning_rate_d)
+    self.opt_mi = driver.optimizer(self.mi, t, t.learning_rate_mi)
     # A moving average of GA's parameters (config.train.ema_decay; 0: none, the paper),
     # updated after each step, read by validation, the samples and the export.
     self.ga_ema = nnx.clone(self.generators.ga) if t.get('ema_decay') else None
@@ -319,24 +318,19 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   t = config.train
   init_rngs, step_key = training.rng_streams(config.seed)
   trainer = Trainer(config, recognizer, rngs=init_rngs)
-  source, index = input_pipeline.open_split(builder, 'train')
-  held_out = input_pipeline.validation_identities(index, config.eval.val_identities)
-  batches = iter(input_pipeline.paired(source, index, batch_size=t.batch_size, seed=config.seed,
-                                       exclude_identities=held_out))
-  protocol = evaluate.Protocol.validation(builder, held_out)
-
-  def validate(trainer):
-    found = curves(trainer.evaluated_ga(), {'f': trainer.recognizer}, builder, protocol,
-                   config.eval.batch_size).curves['f']
-    return {f'rank1_{k}': metrics_lib.rank_k_accuracy(*c) for k, c in found.items()}
-
+  split = driver.TrainSplit.open(builder, config.eval.val_identities)
+  batches = iter(input_pipeline.paired(split.source, split.index, batch_size=t.batch_size,
+                                       seed=config.seed, exclude_identities=split.held_out))
+  validate = split.validator(lambda trainer, protocol: curves(
+      trainer.evaluated_ga(), {'f': trainer.recognizer}, builder, protocol,
+      config.eval.batch_size).curves['f'])
   graphdef, _ = nnx.split(trainer)
   training.train_loop(
       trainer, make_train_step(config, graphdef), batches, workdir=workdir,
       schedule=training.Schedule.from_config(t), step_key=step_key,
       checkpointed=trainer.players(),
       name='PCFH', batch_keys=('nir_image', 'nir_landmarks', 'vis_image', 'vis_landmarks'),
-      validate=validate if len(held_out) else None, best_metric=BEST_METRIC,
+      validate=validate, best_metric=BEST_METRIC,
       best=trainer.kept_best(), preview=_preview_fn(config, graphdef), stop_at=stop_at)
   return trainer, training.best_step(workdir)
 
@@ -390,12 +384,10 @@ def validated_fusion_weight(ga, recognizer, builder, config):
   """GA's weight in the fused score with F's best rank-1 on the held-out training
   identities (`evaluate.fusion_weight`): (weight, {weight: rank-1}); (None, None)
   without held-out identities. The paper's fused score weighs raw and GA equally."""
-  _, index = input_pipeline.open_split(builder, 'train')
-  held_out = input_pipeline.validation_identities(index, config.eval.val_identities)
-  if not len(held_out):
+  split = driver.TrainSplit.open(builder, config.eval.val_identities)
+  if not len(split.held_out):
     return None, None
-  found = curves(ga, {'f': recognizer}, builder,
-                 evaluate.Protocol.validation(builder, held_out), config.eval.batch_size)
+  found = curves(ga, {'f': recognizer}, builder, split.protocol, config.eval.batch_size)
   return evaluate.fusion_weight(found.curves['f'], 'pcfh')
 
 
@@ -415,13 +407,7 @@ def sample_grid(trainer, builder, config, count: int = 4) -> np.ndarray:
   Columns: NIR | warped VIS | Att | GA(NIR) | gallery VIS, and the probe's VIS
   twin last where the set has twins; faces enlarged to >= 128 pixels.
   """
-  _, probe_index = input_pipeline.open_split(builder, 'probe')
-  _, gallery_index = input_pipeline.open_split(builder, 'gallery')
-  ids = np.unique(probe_index.identity)[:count]
-  p = [int(np.flatnonzero(probe_index.identity == i)[0]) for i in ids]
-  g = [int(np.flatnonzero(gallery_index.identity == i)[0]) for i in ids]
-  p_img, p_lm, _ = evaluate.read_images(builder, 'probe', p)
-  g_img, g_lm, _ = evaluate.read_images(builder, 'gallery', g)
+  (p_img, p_lm), (g_img, g_lm), p = driver.first_faces(builder, count)
   graphdef, state = nnx.split(trainer)
   batch = {'nir_image': p_img, 'nir_landmarks': p_lm, 'vis_image': g_img, 'vis_landmarks': g_lm}
   grid = sharding.gather(make_preview(config, graphdef)(state, batch))

@@ -15,9 +15,9 @@ import numpy as np
 import optax
 
 from hfr_jax import datasets
+from hfr_jax import driver
 from hfr_jax import evaluate
 from hfr_jax import input_pipeline
-from hfr_jax import metrics as metrics_lib
 from hfr_jax import training
 from hfr_jax.models import lightcnn
 from hfr_jax.ops import augment
@@ -106,24 +106,23 @@ def train(config: ml_collections.ConfigDict, workdir: str, builder=None, *,
   would (the next call resumes); nothing is exported then and the dir is None.
   """
   builder = builder or datasets.prepare(config.data)
-  source, index = input_pipeline.open_split(builder, 'train')
-  held_out = input_pipeline.validation_identities(index, config.eval.val_identities)
-  classes = np.unique(index.identity[index.records(input_pipeline.VIS, held_out)])
+  split = driver.TrainSplit.open(builder, config.eval.val_identities)
+  classes = np.unique(split.index.identity[split.index.records(input_pipeline.VIS,
+                                                              split.held_out)])
   init_rngs, step_key = training.rng_streams(config.seed)
   trainer = Trainer(config, len(classes), rngs=init_rngs)
-  batches = iter(input_pipeline.labelled(source, index, batch_size=config.train.batch_size,
-                                         seed=config.seed, exclude_identities=held_out))
+  batches = iter(input_pipeline.labelled(split.source, split.index,
+                                         batch_size=config.train.batch_size, seed=config.seed,
+                                         exclude_identities=split.held_out))
   graphdef, _ = nnx.split(trainer)
 
-  def validate(trainer):
-    if not len(held_out):
-      return {}
+  def curves(trainer, protocol):
     trainer.model.eval()
-    curves = evaluate.feature_curves(evaluate.recognizer_fn(trainer.model), builder,
-                                     evaluate.Protocol.validation(builder, held_out),
-                                     batch_size=config.eval.batch_size)
+    found = evaluate.feature_curves(evaluate.recognizer_fn(trainer.model), builder, protocol,
+                                    batch_size=config.eval.batch_size)
     trainer.model.train()
-    return {f'rank1_{k}': metrics_lib.rank_k_accuracy(*c) for k, c in curves.items()}
+    return found
+  validate = split.validator(curves)
 
   step = training.train_loop(
       trainer, make_train_step(config, graphdef, classes), batches, workdir=workdir,

@@ -1,0 +1,70 @@
+"""What every trainer's `train()` does around its own step: the training split with its
+held-out identities, the optimiser, the rank-1 validator, the first test faces to draw.
+
+A method's folder keeps its equations, players and step; the run around them is here.
+"""
+
+import dataclasses
+from typing import Callable
+
+from flax import nnx
+import ml_collections
+import numpy as np
+import optax
+
+from hfr_jax import evaluate
+from hfr_jax import input_pipeline
+from hfr_jax import metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSplit:
+  """The train split (`source`, `index`), the identities held out of training
+  (`input_pipeline.validation_identities`) and the protocol that scores them."""
+  builder: object
+  source: object
+  index: input_pipeline.SplitIndex
+  held_out: np.ndarray
+
+  @classmethod
+  def open(cls, builder, val_identities: int) -> 'TrainSplit':
+    source, index = input_pipeline.open_split(builder, 'train')
+    return cls(builder, source, index,
+               input_pipeline.validation_identities(index, val_identities))
+
+  @property
+  def protocol(self) -> evaluate.Protocol:
+    return evaluate.Protocol.validation(self.builder, self.held_out)
+
+  def validator(self, curves_fn: Callable) -> Callable | None:
+    """validate(trainer) -> {'rank1_<curve>': rank-1} of curves_fn(trainer, protocol) on the
+    held-out identities; None when none are held out (nothing to validate)."""
+    if not len(self.held_out):
+      return None
+    protocol = self.protocol
+    return lambda trainer: {f'rank1_{k}': metrics.rank_k_accuracy(*c)
+                            for k, c in curves_fn(trainer, protocol).items()}
+
+
+def adam(train: ml_collections.ConfigDict, learning_rate: float) -> optax.GradientTransformation:
+  """Adam with config.train's beta1, beta2 and adam_eps (the GAN players' optimiser)."""
+  return optax.adam(learning_rate, b1=train.beta1, b2=train.beta2, eps=train.adam_eps)
+
+
+def optimizer(module: nnx.Module, train: ml_collections.ConfigDict,
+              learning_rate: float) -> nnx.Optimizer:
+  """`adam` over `module`'s parameters."""
+  return nnx.Optimizer(module, adam(train, learning_rate), wrt=nnx.Param)
+
+
+def first_faces(builder, count: int):
+  """The first `count` test identities' first NIR probe and gallery face, for a sample grid:
+  ((probe images, landmarks), (gallery images, landmarks), probe records)."""
+  _, probe_index = input_pipeline.open_split(builder, 'probe')
+  _, gallery_index = input_pipeline.open_split(builder, 'gallery')
+  ids = np.unique(probe_index.identity)[:count]
+  probes = [int(np.flatnonzero(probe_index.identity == i)[0]) for i in ids]
+  gallery = [int(np.flatnonzero(gallery_index.identity == i)[0]) for i in ids]
+  p_img, p_lm, _ = evaluate.read_images(builder, 'probe', probes)
+  g_img, g_lm, _ = evaluate.read_images(builder, 'gallery', gallery)
+  return (p_img, p_lm), (g_img, g_lm), probes
