@@ -45,10 +45,15 @@ def format_table(payload: dict) -> str:
   """
   judges = {key: evaluate.judged_methods(payload[key])
             for key in evaluate.JUDGES if payload.get(key)}   # in JUDGES' order
+  # NULL's translations, under each recognizer that scored them.
+  translation = payload.get('translation') or {}
+  translated = {key: evaluate.judged_methods(translation[key])
+                for key in ('f', *evaluate.JUDGES) if translation.get(key)}
   label = evaluate.recognizer_label
   rows = payload['metrics']
   width = max(len('method (%)'), *map(len, rows),
-              *(len(f'{label(key)}: {name}') for key, m in judges.items() for name in m))
+              *(len(f'{label(key)}: {name}') for by in (judges, translated)
+                for key, m in by.items() for name in m))
   cell = lambda value: '-' if value is None else f'{100 * value:.2f}'
   row = lambda name, m: name.ljust(width) + ''.join(f'{cell(m.get(key)):>13}'
                                                     for key, _ in COLUMNS)
@@ -58,6 +63,13 @@ def format_table(payload: dict) -> str:
   for key, methods in judges.items():
     lines += [row(f'{label(key)}: {name}', m) for name, m in methods.items()]
     lines += _gap_line(f'{label(key)}: ', payload[key])
+  for key, methods in translated.items():
+    lines += [row(f'{label(key)}: {name}', m) for name, m in methods.items()]
+    lines += _gap_line(f'{label(key)}: ', translation[key], method='translation')
+  shares = payload.get('identity_share')
+  if shares:
+    lines.append('identity share of each code: ' + ', '.join(f'{k} {v:.3f}'
+                                                            for k, v in shares.items()))
   validated = payload.get('fused_validated')
   if validated:
     f = validated['f']
@@ -76,12 +88,12 @@ def format_table(payload: dict) -> str:
   return '\n'.join(lines)
 
 
-def _gap_line(prefix: str, results: dict) -> list[str]:
+def _gap_line(prefix: str, results: dict, method: str = 'fused') -> list[str]:
   gap = results.get('gap_closed')
   if gap is None:
     return []
   shown = 'undefined (vis_to_vis is not above raw)' if math.isnan(gap) else f'{100 * gap:.1f} %'
-  return [f'{prefix}gap closed, (fused - raw) / (vis_to_vis - raw) rank-1: {shown}']
+  return [f'{prefix}gap closed, ({method} - raw) / (vis_to_vis - raw) rank-1: {shown}']
 
 
 def run(config, workdir: str) -> dict:

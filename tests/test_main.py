@@ -198,3 +198,22 @@ def test_rendering_workers_are_spawned_and_draw_the_serial_bytes(tiny_builder, t
     ours = next((tmp_path / 'synthetic_nir_vis').glob(f'*/*/{name}')).read_bytes()
     serial = next(iter(tiny_builder.data_path.glob(name))).read_bytes()   # num_workers=1
     assert ours == serial
+
+
+def test_results_table_gives_nulls_translations_under_each_recognizer_and_the_code_shares():
+  keys = ('rank1', 'rank5', 'vr_at_far_1e-2', 'vr_at_far_1e-3', 'eer')
+  codes = {'null': dict(zip(keys, (0.125, 0.25, 0.125, 0.0625, 0.25)))}
+  photo = {'raw_nir': dict(zip(keys, (0.875, 1.0, 0.75, 0.5, 0.0625))),
+           'translation': dict(zip(keys, (0.25, 0.5, 0.125, 0.0, 0.375))),
+           'vis_to_vis': dict(zip(keys, (1.0, 1.0, 1.0, 1.0, 0.0))),
+           'gap_closed': -5.0, 'recognizer': {'arch': 'dlib'}}
+  lines = format_table({'metrics': codes, 'identity_share': {'content_vis': 0.5, 'style_vis': 0.25},
+                        'translation': {'photo_judge': photo, 'style': 'mean',
+                                        'fidelity': None}}).splitlines()
+  assert [l.split(':')[0] for l in lines[2:6]] == ['photo judge'] * 4
+  for line, name in zip(lines[2:5], ('raw_nir', 'translation', 'vis_to_vis')):
+    assert line.startswith(f'photo judge: {name} ')
+    np.testing.assert_allclose([float(c) for c in line.split()[3:]],
+                               [100 * photo[name][k] for k in keys], atol=0.005)
+  assert '(translation - raw)' in lines[5] and lines[5].endswith(': -500.0 %')
+  assert lines[6] == 'identity share of each code: content_vis 0.500, style_vis 0.250'
