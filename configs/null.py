@@ -70,8 +70,8 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
   config.model.pool_grid = 4        # multi-scale aggregation: each stage pooled to 4x4
   # Stages the two domains share (UNIT's weight sharing): Ec's last ones with its FC, D's
   # first ones with its input layer. 0 = two separate autoencoders, whose content spaces
-  # nothing aligns: vae_gan's NIR->VIS rank-1 at demo scale on casia was 1.00 % (chance, seed 1)
-  # with 0 and 12.25 % with 2 (seed 0; docs/results/2026-12-03-null-casia.md).
+  # nothing aligns: vae_gan's NIR->VIS rank-1 at demo scale on casia, seed 1, is 1.00 % (chance)
+  # with 0 and 11.00 % with 2 (tuned on seed 0: 12.25 %; docs/results/2026-12-03-null-casia.md).
   config.model.shared_stages = 2
   config.model.disc_width = 64      # multi-scale PatchGAN (MUNIT: 3 scales)
   config.model.disc_num_down = 3
