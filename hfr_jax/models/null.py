@@ -237,11 +237,12 @@ class NULLModel(nnx.Module):
     self.vis = DomainAutoencoder(DOMAINS['vis'], share=self.nir, shared_stages=shared_stages,
                                  **kw)
 
-  def content(self, domain: str, images, landmarks):
-    """Content means (the matching features, Sec. 3.1) of stored faces in [0, 255]."""
+  def codes(self, domain: str, images, landmarks):
+    """(content means, style means) of stored faces in [0, 255] through `domain`'s encoders;
+    content means are the matching features (Sec. 3.1)."""
     x = model_input(images, landmarks, resolution=self.resolution, channels=DOMAINS[domain])
-    mean, _ = getattr(self, domain).content(x)
-    return mean
+    autoencoder = getattr(self, domain)
+    return autoencoder.content(x)[0], autoencoder.style(x)[0]
 
   def nir_to_vis(self, images, landmarks, style):
     """Stored NIR faces -> VIS faces D2(Ec1(x1), style) in [-1, 1], aligned at R x R."""

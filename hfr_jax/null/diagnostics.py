@@ -3,9 +3,9 @@
 Matching is the paper's (Sec. 3.1): content-code means, cosine. Beside it:
 
 * `null_centred`: each side's codes minus that side's own mean (the NIR probes'
-  mean, the VIS gallery's) before the cosine. The two encoders share nothing,
-  so nothing puts the domains' content clouds at one origin; the means are
-  taken without labels or pairs.
+  mean, the VIS gallery's) before the cosine. No term of the loss puts the two
+  domains' content clouds at one origin (their first encoder stages are each
+  domain's own); the means are taken without labels or pairs.
 * `vis_to_vis` by content (the upper bound) and `vis_to_vis_style` by style
   code: does identity leak into s?
 * `identity_share` (`metrics.identity_share`) of c and s over the test VIS
@@ -29,12 +29,7 @@ from hfr_jax.models import null as null_models
 
 @functools.partial(jax.jit, static_argnames=('graphdef', 'domain'))
 def _codes(graphdef, state, images, landmarks, domain):
-  model = nnx.merge(graphdef, state)
-  x = null_models.model_input(images.astype(jnp.float32), landmarks,
-                              resolution=model.resolution,
-                              channels=null_models.DOMAINS[domain])
-  autoencoder = getattr(model, domain)
-  return autoencoder.content(x)[0], autoencoder.style(x)[0]
+  return nnx.merge(graphdef, state).codes(domain, images.astype(jnp.float32), landmarks)
 
 
 def codes_fn(model: null_models.NULLModel, domain: str):
