@@ -79,8 +79,7 @@ _DEVICES_SCRIPT = textwrap.dedent('''
     from test_null_train import tiny_config
     from trainer_runs import agreement, leaves, random_faces
     from hfr_jax import sharding
-    from hfr_jax.null import diagnostics
-from hfr_jax.null import train
+    from hfr_jax.null import train
 
     assert jax.device_count() == 8, jax.devices()
     config = tiny_config('/nonexistent')
