@@ -54,12 +54,10 @@ def kill_and_resume_match_uninterrupted(config_flags, tmp_path, *, name: str, st
   """hfr_jax.main with `config_flags` in TMP/whole to the end; in TMP/killed SIGKILLed once
   checkpoint `kill_at` exists, then resumed to the end. Asserts the resumed run said so
   and that both end at step `steps` with the same checkpoint (rtol 1e-5, atol 1e-6)."""
-  cache = {'JAX_COMPILATION_CACHE_DIR': str(tmp_path / 'jax_cache'),
-           'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0'}
-  run_to_end(main_args(config_flags, tmp_path / 'whole'), cache)
+  run_to_end(main_args(config_flags, tmp_path / 'whole'))
   kill_after_checkpoint(main_args(config_flags, tmp_path / 'killed'), tmp_path / 'killed',
-                        kill_at, cache)
-  out = run_to_end(main_args(config_flags, tmp_path / 'killed'), cache)
+                        kill_at)
+  out = run_to_end(main_args(config_flags, tmp_path / 'killed'))
   assert f'{name}: resuming from the checkpoint at step {kill_at}' in out
   step_a, a = final_state(tmp_path / 'whole')
   step_b, b = final_state(tmp_path / 'killed')

@@ -71,6 +71,7 @@ def players(config: ml_collections.ConfigDict) -> tuple[str, ...]:
 class Trainer(nnx.Module):
   """Every player and its optimiser as one NNX graph."""
 
+  @driver.unpartitioned_draws
   def __init__(self, config: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
     m, t = config.model, config.train
     dtype = jnp.dtype(m.dtype)   # of the computation; parameters stay float32

@@ -68,6 +68,7 @@ def generator_kwargs(config: ml_collections.ConfigDict) -> dict:
 class Trainer(nnx.Module):
   """Every player, its optimiser and the frozen recognizer, as one NNX graph."""
 
+  @driver.unpartitioned_draws
   def __init__(self, config: ml_collections.ConfigDict, recognizer, *, rngs: nnx.Rngs):
     m, t = config.model, config.train
     dtype = jnp.dtype(m.dtype)

@@ -61,6 +61,7 @@ def classification_loss(model, x, labels, loss: str, margin: dict):
 class Trainer(nnx.Module):
   """The recognizer and its optimiser: the state the shared loop steps and checkpoints."""
 
+  @driver.unpartitioned_draws
   def __init__(self, config: ml_collections.ConfigDict, num_classes: int, *, rngs: nnx.Rngs):
     m = config.model
     self.model = lightcnn.create(m.arch, num_classes=num_classes, width=m.width,
