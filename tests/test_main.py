@@ -23,6 +23,9 @@ from tfds_builders.synthetic_nir_vis import presets
 
 from conftest import TINY, tiny_data_config
 
+# One xdist worker runs this module, so the module's baseline run once (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group('main')
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from hfr_jax.main import format_table
 
+from test_null_train import TINY_MODEL
 from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,8 +53,7 @@ def pcfh_parameters(tmp_path) -> dict:
 def null_parameters(tmp_path) -> dict:
   del tmp_path
   return dict(VARIANT='vae_gan,demo', OVERRIDES={
-      **TINY_DATA, 'model.width': 8, 'model.style_width': 4, 'model.mlp_width': 16,
-      'model.disc_width': 8})
+      **TINY_DATA, **{f'model.{k}': v for k, v in TINY_MODEL.items()}, 'photo_judge': 'off'})
 
 
 # Each notebook: its parameters for CI, and the name on its training progress bar.

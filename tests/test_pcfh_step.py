@@ -23,6 +23,9 @@ from hfr_jax.recognizer import pretrained
 
 from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer, tiny_config
 
+# One xdist worker runs this module, so the module's `run` fixture trains ~100 s once (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group('pcfh_step')
+
 STEPS = 30
 KEY = jax.random.key(7)   # every step draws the same augmentation and MI shuffles: a fixed batch
 
