@@ -23,7 +23,8 @@ from tfds_builders.synthetic_nir_vis import presets
 
 from conftest import TINY, tiny_data_config
 
-# One xdist worker runs this module, so the module's baseline run once (make test: --dist loadgroup).
+# One xdist worker runs this module (make test: --dist loadgroup) and, the fixture being
+# session-scoped (not torn down when other modules' tests come between), computes its baseline run once.
 pytestmark = pytest.mark.xdist_group('main')
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +45,7 @@ def _baseline_args(data_dir, workdir):
           '--config.data.num_identities=10', '--config.data.resolution=48')
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def baseline_run(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('main')
   data_dir, workdir = tmp / 'data', tmp / 'work'

@@ -23,7 +23,8 @@ from hfr_jax.recognizer import pretrained
 
 from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer, tiny_config
 
-# One xdist worker runs this module, so the module's `run` fixture trains ~100 s once (make test: --dist loadgroup).
+# One xdist worker runs this module (make test: --dist loadgroup) and, the fixture being
+# session-scoped (not torn down when other modules' tests come between), computes its `run` fixture (~100 s of training) once.
 pytestmark = pytest.mark.xdist_group('pcfh_step')
 
 STEPS = 30
@@ -68,7 +69,7 @@ def trainer_for(config, recognizer_dir):
   return train.Trainer(config, pretrained.load_pretrained(str(recognizer_dir)), rngs=nnx.Rngs(0))
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def run(tiny_builder, tmp_path_factory):
   """STEPS calls of the real jit'd step on one batch, from one initial trainer."""
   rec_dir = tmp_path_factory.mktemp('pcfh_step') / 'recognizer'

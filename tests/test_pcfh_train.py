@@ -80,7 +80,6 @@ _DEVICES_SCRIPT = textwrap.dedent('''
     assert jax.device_count() == 8, jax.devices()
     save_tiny_recognizer(sys.argv[1])
     config = tiny_config('/nonexistent', sys.argv[1])
-    config.model.dtype = 'float64'
     batch = random_faces(8, 48)
     results = {}
     for n in (1, 8):
@@ -104,12 +103,12 @@ _DEVICES_SCRIPT = textwrap.dedent('''
 
 def test_eight_devices_equal_one_device_and_compile_once(tmp_path):
   """One step, batch split over 8 devices vs on one: every parameter, optimiser moment and
-  statistic agrees to rtol 1e-5, atol 1e-6 (a mis-sharded gradient moves Adam's update by
-  ~lr = 2e-4). In float64, as tests/test_multihost.py: in float32 the tiny widths' instance
-  norm amplifies summation-order noise past that tolerance for some initial draws."""
-  out = run_to_end(['-c', _DEVICES_SCRIPT, str(tmp_path / 'rec')],
-                   {**EIGHT_DEVICES, 'JAX_ENABLE_X64': '1'})
-  check_agreement(out)
+  statistic agrees to rtol 1e-4, atol 1e-5. A mis-sharded gradient moves Adam's update by
+  ~lr = 2e-4; float32 summation-order noise through the tiny widths' instance norms reached
+  2.8e-6 for some initial draws (in float64, as tests/test_multihost.py, the test took
+  240 s instead of 140 s)."""
+  check_agreement(run_to_end(['-c', _DEVICES_SCRIPT, str(tmp_path / 'rec')], EIGHT_DEVICES),
+                  tolerance=10.0)
 
 
 def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp_path):
