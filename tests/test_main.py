@@ -23,10 +23,6 @@ from tfds_builders.synthetic_nir_vis import presets
 
 from conftest import TINY, tiny_data_config
 
-# One xdist worker runs this module (make test: --dist loadgroup) and, the fixture being
-# session-scoped (not torn down when other modules' tests come between), computes its baseline run once.
-pytestmark = pytest.mark.xdist_group('main')
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -45,6 +41,7 @@ def _baseline_args(data_dir, workdir):
           '--config.data.num_identities=10', '--config.data.resolution=48')
 
 
+# Session scope: an xdist worker computes it once, even when tests of other modules come between.
 @pytest.fixture(scope='session')
 def baseline_run(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('main')

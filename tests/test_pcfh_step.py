@@ -23,10 +23,6 @@ from hfr_jax.recognizer import pretrained
 
 from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer, tiny_config
 
-# One xdist worker runs this module (make test: --dist loadgroup) and, the fixture being
-# session-scoped (not torn down when other modules' tests come between), computes its `run` fixture (~100 s of training) once.
-pytestmark = pytest.mark.xdist_group('pcfh_step')
-
 STEPS = 30
 KEY = jax.random.key(7)   # every step draws the same augmentation and MI shuffles: a fixed batch
 
@@ -69,6 +65,7 @@ def trainer_for(config, recognizer_dir):
   return train.Trainer(config, pretrained.load_pretrained(str(recognizer_dir)), rngs=nnx.Rngs(0))
 
 
+# Session scope: an xdist worker computes it once, even when tests of other modules come between.
 @pytest.fixture(scope='session')
 def run(tiny_builder, tmp_path_factory):
   """STEPS calls of the real jit'd step on one batch, from one initial trainer."""
