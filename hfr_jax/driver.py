@@ -24,7 +24,7 @@ def unpartitioned_draws(init: Callable) -> Callable:
 
   JAX's default, partitionable threefry, makes XLA:CPU (jaxlib 0.10) spend 1-5 s compiling
   each initialiser's random bits on 2 cores against 0.3 s unpartitioned: a tiny NULL trainer
-  built in 36-47 s, now 11 s. The players are built on one device and replicated after, so
+  built in 36-47 s, now 11-13 s. The players are built on one device and replicated after, so
   partitioning the draws buys nothing here. Both draw the same distribution, not the same
   numbers. The steps' draws (VAE noise, jitter) keep JAX's default.
   """

@@ -103,8 +103,9 @@ def _devices(n: int) -> dict:
 
 
 def one_and_two_processes(one_args, two_args, one_devices=4) -> tuple[str, list[str]]:
-  """`python *one_args` as one process with `one_devices` CPU devices and, at the same time, `python
-  *two_args(port, i)` as processes i = 0, 1 with 2 devices each. Returns their outputs."""
+  """`python *one_args` as one process with `one_devices` CPU devices and, at the same time,
+  `python *two_args(port, i)` as processes i = 0, 1 with 2 devices each. Returns their
+  outputs."""
   port = _free_port()
   distributed = {**_devices(2), 'JAX_COORDINATOR_BIND_ADDRESS': f'127.0.0.1:{port}',
                  'JAX_CPU_COLLECTIVES_IMPLEMENTATION': 'gloo'}

@@ -37,7 +37,7 @@ def tiny_config(data_dir, setting='vae_gan', steps=4, checkpoint_every=2):
   config.eval.update(batch_size=8, val_identities=2)
   config.photo_judge = 'off'   # dlib, where a test asks for it
   # Adam's first step moves a parameter by ~lr whatever the size of its gradient; eps = 1e-6
-  # keeps float-noise gradients (summed in another order on 8 devices) from doing so.
+  # keeps float-noise gradients (summed in another order over devices) from doing so.
   config.train.adam_eps = 1e-6
   return config
 
