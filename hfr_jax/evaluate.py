@@ -63,6 +63,16 @@ class Protocol:
     probes = [int(r) for r in nir[np.isin(index.identity[nir], identities)]]
     return cls('train', 'train', 'train', tuple(probes), tuple(gallery), tuple(others))
 
+  def probes(self) -> dict:
+    """`split_outputs` keywords that read the NIR probes: the records, or the split's NIR."""
+    return dict(records=self.probe_records,
+                modality=input_pipeline.NIR if self.probe_records is None else None)
+
+  def vis_probes(self) -> dict:
+    """`split_outputs` keywords that read the VIS probes: the records, or the split's VIS."""
+    return dict(records=self.vis_records,
+                modality=input_pipeline.VIS if self.vis_records is None else None)
+
 
 def split_outputs(fn, builder, split: str, *, records=None, modality: int | None = None,
                   batch_size: int = 64, twins: bool = False):
@@ -133,16 +143,6 @@ def recognizer_fn(recognizer):
   return lambda batch: _embed(graphdef, state, batch['image'], batch['landmarks'])
 
 
-def _vis_records(protocol: Protocol):
-  return dict(records=protocol.vis_records,
-              modality=input_pipeline.VIS if protocol.vis_records is None else None)
-
-
-def _probe_records(protocol: Protocol):
-  return dict(records=protocol.probe_records,
-              modality=input_pipeline.NIR if protocol.probe_records is None else None)
-
-
 def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
                    nir_fn=None, batch_size: int = 64) -> dict:
   """{'nir_to_vis', 'vis_to_vis'}: (scores, probe_ids, gallery_ids) by cosine similarity.
@@ -156,11 +156,11 @@ def feature_curves(feature_fn, builder, protocol: Protocol = Protocol(), *,
   gallery, gallery_ids = split_outputs(feature_fn, builder, protocol.gallery_split,
                                        records=protocol.gallery_records, **kw)
   nir, nir_ids = split_outputs(nir_fn or feature_fn, builder, protocol.probe_split,
-                               **_probe_records(protocol), **kw)
+                               **protocol.probes(), **kw)
   curves = {'nir_to_vis': (metrics.cosine_similarity(nir, gallery), nir_ids, gallery_ids)}
   if has_split(builder, protocol.vis_split):
     vis, vis_ids = split_outputs(feature_fn, builder, protocol.vis_split,
-                                 **_vis_records(protocol), **kw)
+                                 **protocol.vis_probes(), **kw)
     curves['vis_to_vis'] = (metrics.cosine_similarity(vis, gallery), vis_ids, gallery_ids)
   return curves
 
@@ -286,7 +286,7 @@ def generation_curves(generator, recognizers: dict, builder, protocol: Protocol 
 
   ((features, scored, kept), host_inputs), ids = split_outputs(
       one_pass, builder, protocol.probe_split, batch_size=batch_size, twins=twins,
-      **_probe_records(protocol))
+      **protocol.probes())
   features = dict(zip(in_jit, features))
   if on_host:
     images, landmarks, twin_images = host_inputs
@@ -299,7 +299,7 @@ def generation_curves(generator, recognizers: dict, builder, protocol: Protocol 
   gallery, gallery_ids = read(protocol.gallery_split, records=protocol.gallery_records)
   vis = None
   if vis_to_vis and has_split(builder, protocol.vis_split):
-    vis, vis_ids = read(protocol.vis_split, **_vis_records(protocol))
+    vis, vis_ids = read(protocol.vis_split, **protocol.vis_probes())
 
   out = Generation(curves={}, twin={} if twins else None)
   for key in recognizers:

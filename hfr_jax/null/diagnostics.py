@@ -22,7 +22,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from hfr_jax import evaluate
-from hfr_jax import input_pipeline
 from hfr_jax import metrics
 from hfr_jax.models import null as null_models
 
@@ -53,12 +52,10 @@ def read_codes(model, builder, protocol: evaluate.Protocol, batch_size: int) -> 
   read = lambda fn, split, **records: (lambda out: (*out[0], out[1]))(
       evaluate.split_outputs(fn, builder, split, **records, **kw))
   gallery = read(vis_fn, protocol.gallery_split, records=protocol.gallery_records)
-  nir = read(nir_fn, protocol.probe_split, records=protocol.probe_records,
-             modality=input_pipeline.NIR if protocol.probe_records is None else None)
+  nir = read(nir_fn, protocol.probe_split, **protocol.probes())
   vis = None
   if evaluate.has_split(builder, protocol.vis_split):
-    vis = read(vis_fn, protocol.vis_split, records=protocol.vis_records,
-               modality=input_pipeline.VIS if protocol.vis_records is None else None)
+    vis = read(vis_fn, protocol.vis_split, **protocol.vis_probes())
   return Codes(nir=nir, gallery=gallery, vis=vis)
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from hfr_jax import datasets
 from hfr_jax import evaluate
+from hfr_jax import metrics
 from hfr_jax.recognizer import features
 
 
@@ -110,12 +111,21 @@ def centre_profile(x, centres):
   return (d - d.mean(axis=1, keepdims=True)) / (d.std(axis=1, keepdims=True) + 1e-12)
 
 
-def fit(config, builder, splits, embed, *, fold_in: int = 0):
-  """k-means on every image of `splits` (NIR and VIS pooled, shuffled by config.seed),
-  k = their number of identities: (centres, inertia, k, number of images)."""
+def read_vectors(builder, embed, batch_size: int) -> dict:
+  """{split: (pixel vectors, identities)} of the training images, the NIR probes, the VIS
+  gallery and the VIS probes (where the set has them), each split read once."""
+  protocol = evaluate.Protocol()
+  reads = {'train': {}, protocol.probe_split: protocol.probes(), protocol.gallery_split: {}}
+  if evaluate.has_split(builder, protocol.vis_split):
+    reads[protocol.vis_split] = protocol.vis_probes()
+  return {split: evaluate.split_outputs(embed, builder, split, batch_size=batch_size, **kw)
+          for split, kw in reads.items()}
+
+
+def fit(config, parts, *, fold_in: int = 0):
+  """k-means on the images of `parts` [(vectors, identities)] (NIR and VIS pooled, shuffled
+  by config.seed), k = their number of identities: (centres, inertia, k, number of images)."""
   km = config.kmeans
-  parts = [evaluate.split_outputs(embed, builder, split, batch_size=km.batch_size)
-           for split in splits]
   x = np.concatenate([p[0] for p in parts])
   identities = np.concatenate([p[1] for p in parts])
   order = np.random.default_rng(config.seed).permutation(len(x))   # shuffled, unpaired
@@ -124,7 +134,19 @@ def fit(config, builder, splits, embed, *, fold_in: int = 0):
                             jnp.asarray(x[order]), k=k, num_iters=km.num_iters,
                             num_init=km.num_init)
   # Each process computed the same; jit places the copy.
-  return np.asarray(centres), float(inertia), k, len(x)
+  return centres, float(inertia), k, len(x)
+
+
+def profile_curves(vectors: dict, centres) -> dict:
+  """{'nir_to_vis', 'vis_to_vis'}: (scores, probe ids, gallery ids), the cosine of centre
+  profiles (`centre_profile`); vis_to_vis where the set has VIS probes."""
+  protocol = evaluate.Protocol()
+  profile = {split: (np.asarray(centre_profile(jnp.asarray(x), centres)), ids)
+             for split, (x, ids) in vectors.items() if split != 'train'}
+  gallery, gallery_ids = profile[protocol.gallery_split]
+  pairs = {'nir_to_vis': protocol.probe_split, 'vis_to_vis': protocol.vis_split}
+  return {name: (metrics.cosine_similarity(profile[split][0], gallery), profile[split][1],
+                 gallery_ids) for name, split in pairs.items() if split in profile}
 
 
 # The two readings of Sec. 4.3: {curve name: (splits clustered, what it is)}.
@@ -137,11 +159,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   builder = datasets.prepare(config.data)
   km = config.kmeans
   embed = lambda batch: pixel_vectors(batch['image'], batch['landmarks'], size=km.size)
+  vectors = read_vectors(builder, embed, km.batch_size)
   found, about = {}, {}
   for i, (name, (splits, what)) in enumerate(READINGS.items()):
-    centres, inertia, k, count = fit(config, builder, splits, embed, fold_in=i)
-    curves = evaluate.feature_curves(lambda batch, c=centres: centre_profile(embed(batch), c),
-                                     builder, batch_size=km.batch_size)
+    centres, inertia, k, count = fit(config, [vectors[s] for s in splits], fold_in=i)
+    curves = profile_curves(vectors, centres)
     found[name] = curves.pop('nir_to_vis')
     if name == 'kmeans':
       found.update(curves)   # vis_to_vis under the training reading's basis
