@@ -10,7 +10,7 @@ the generated images come to them (`image_fidelity`: PSNR, SSIM; under each
 recognizer, `metrics.twin_fidelity`; raw NIR is the floor); `write_report`
 writes the files and `gap_closed`, the share of the NIR->VIS rank-1 gap a
 method closes, under F and under the judges (recognizers that took no part in
-training: JUDGES) side by side.
+training: report.JUDGES) side by side; report.md's text is hfr_jax.report's.
 """
 
 import dataclasses
@@ -33,6 +33,7 @@ from PIL import Image  # noqa: E402
 from hfr_jax import fileio  # noqa: E402
 from hfr_jax import input_pipeline  # noqa: E402
 from hfr_jax import metrics  # noqa: E402
+from hfr_jax import report  # noqa: E402
 from hfr_jax import sharding  # noqa: E402
 from hfr_jax.recognizer import features as recognizer_features  # noqa: E402
 
@@ -417,10 +418,6 @@ def draw_cmc(lines: dict, path: str, max_rank: int = 20, title: str = 'CMC'):
   plt.close(fig)
 
 
-def _fmt(x):
-  return f'{100 * x:.2f}'
-
-
 def gap_or_none(results: dict, gap: tuple[str, str]) -> float | None:
   """gap_closed of gap = (raw, method); None, not NaN, when there is no gap (NaN is not JSON)
   or no vis_to_vis to measure it against."""
@@ -428,82 +425,6 @@ def gap_or_none(results: dict, gap: tuple[str, str]) -> float | None:
     return None
   closed = gap_closed(results, gap[1], gap[0])
   return None if np.isnan(closed) else closed
-
-
-# results.json keys of the recognizers that took no part in training -> their row labels.
-JUDGES = {'judge': 'judge', 'photo_judge': 'photo judge'}
-
-
-def recognizer_label(key: str) -> str:
-  """How tables name a recognizer of results.json: 'f' is F, a judge its JUDGES label."""
-  return 'F' if key == 'f' else JUDGES.get(key, key)
-
-
-def judged_methods(judged: dict) -> dict:
-  """A results.json judge's methods (it also holds gap_closed and recognizer)."""
-  return {name: m for name, m in judged.items() if isinstance(m, dict) and 'rank1' in m}
-
-
-def scores_table(columns: dict, gaps: dict | None = None) -> str:
-  """A markdown table of rank-1 and VR@FAR=1% %: a row per method, a column pair per
-  recognizer. columns: {label: {method: metrics.summary}} (a method a column lacks is
-  '-'); gaps: {label: gap closed or None}, a last row."""
-  cell = lambda r, key: _fmt(r[key]) if r is not None else '-'
-  methods = list(dict.fromkeys(m for c in columns.values() for m in c))
-  rows = '\n'.join(
-      f'| {name} | ' + ' | '.join(cell(c.get(name), key) for key in ('rank1', 'vr_at_far_1e-2')
-                                  for c in columns.values()) + ' |'
-      for name in methods)
-  if gaps is not None:
-    share = lambda x: 'no gap' if x is None else f'{100 * x:.1f} %'
-    rows += ('\n| gap closed | ' + ' | '.join(share(gaps.get(label)) for label in columns)
-             + ' |' + ' |' * len(columns))
-  header = ' | '.join(f'{metric} {title}' for metric in ('rank-1 %', 'VR@FAR=1%')
-                      for title in columns)
-  return f"""| method | {header} |
-|---|{'---|' * 2 * len(columns)}
-{rows}"""
-
-
-def _judge_table(by_f: dict, payload: dict) -> str:
-  """report.md's F-vs-judges table: rank-1 and VR@FAR=1% of each method, gap closed below."""
-  judges = [k for k in JUDGES if k in payload]
-  methods = list(judged_methods(payload[judges[0]]))
-  columns = {'F': {m: by_f[m] for m in methods if m in by_f},
-             **{JUDGES[k]: judged_methods(payload[k]) for k in judges}}
-  gaps = None
-  if 'gap_closed' in payload:
-    gaps = {'F': payload['gap_closed'], **{JUDGES[k]: payload[k].get('gap_closed')
-                                           for k in judges}}
-  about = '; '.join(f'{JUDGES[k]}: ' + ', '.join(f'{a} {v}' for a, v in
-                                                   payload[k]['recognizer'].items()
-                                                   if v is not None) for k in judges)
-  return f"""
-**Judges**: recognizers that took no part in training score the same images ({about}).
-F is the recognizer of the table above; a generator trained against F can fool F without
-drawing the person, which a judge would not reward; the photo judge, trained on real
-photographs, does not share F's view of the renderer.
-
-{scores_table(columns, gaps)}
-"""
-
-
-def _twin_table(twin: dict) -> str:
-  """report.md's twin fidelity: each recognizer's cosine to the own twin and twin TAR."""
-  names = list(next(iter(twin.values())))
-  rows = '\n'.join(
-      f'| {recognizer_label(k)} | ' + ' | '.join(f'{by[n]["cosine"]:.3f}' for n in names) + ' | ' +
-      ' | '.join(_fmt(by[n]['tar_at_far_1e-2']) for n in names) + ' |'
-      for k, by in twin.items())
-  return f"""
-**Twin fidelity**: under each recognizer, each probe against its own VIS twin (the same scene
-rendered in VIS): mean cosine similarity, and twin verification, TAR % at FAR = 1 % of
-probe-vs-own-twin pairs against probe-vs-other-identities'-twins pairs.
-
-| recognizer | {' | '.join(f'cosine {n}' for n in names)} | {' | '.join(f'TAR {n}' for n in names)} |
-|---|{'---|' * 2 * len(names)}
-{rows}
-"""
 
 
 def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, config,
@@ -525,7 +446,7 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
   `fidelity` (from `generation_curves(..., with_fidelity=True)`) goes into
   results.json and a table of report.md when not None.
 
-  `judges`: {key of JUDGES: (curves, description)}, curves like `curves` (the
+  `judges`: {key of report.JUDGES: (curves, description)}, curves like `curves` (the
   same methods) scored by a recognizer that took no part in training, the
   description what results.json says of it. results.json gets, under each key,
   each method's metrics, `gap_closed` (with `gap`) and `recognizer`; report.md a
@@ -551,62 +472,24 @@ def write_report(workdir: str, curves: dict, *, title: str, dataset: dict, confi
       **(extra or {}),
       **results,
   }
-  headline = ''
   if gap is not None and 'vis_to_vis' in results:
     payload['gap'] = {'raw': gap[0], 'method': gap[1]}
-    payload['gap_closed'] = closed = gap_or_none(results, gap)
-    share = 'no gap to close' if closed is None else f'{100 * closed:.1f} % of the rank-1 gap'
-    headline = (f"\n**Gap closed** by {gap[1]}: {share} between {gap[0]} "
-                f"({_fmt(results[gap[0]]['rank1'])} %) and vis_to_vis "
-                f"({_fmt(results['vis_to_vis']['rank1'])} %, the same recognizer on VIS "
-                f"probes), (fused - raw) / (vis_to_vis - raw).\n")
-  fidelity_table = ''
+    payload['gap_closed'] = gap_or_none(results, gap)
   if fidelity is not None:
     payload['fidelity'] = fidelity
-    lines = '\n'.join(f'| {name} | {f["psnr"]:.2f} | {f["ssim"]:.4f} |'
-                      for name, f in fidelity.items())
-    fidelity_table = f"""
-**Fidelity** to the probes' VIS twins (each probe's scene rendered in VIS), mean over the probes;
-raw_nir, the probe itself, is the floor.
-
-| images | PSNR dB | SSIM |
-|---|---|---|
-{lines}
-"""
-  judge_table = twin_table = ''
   for key, (judged, about) in (judges or {}).items():
-    if key not in JUDGES:
-      raise ValueError(f'write_report: unknown judge {key!r}, expected one of {list(JUDGES)}')
+    if key not in report.JUDGES:
+      raise ValueError(f'write_report: unknown judge {key!r}, expected one of '
+                       f'{list(report.JUDGES)}')
     by_judge = {name: metrics.summary(*c) for name, c in judged.items()}
     payload[key] = dict(by_judge)
     if gap is not None:
       payload[key]['gap_closed'] = gap_or_none(by_judge, gap)
     payload[key]['recognizer'] = about or {}
-  if judges:
-    judge_table = _judge_table(results, payload)
   if twin:
     payload['twin_fidelity'] = twin
-    twin_table = _twin_table(twin)
   first = next(iter(counts.values()))
   payload['num_gallery'], payload['num_probe'] = first['num_gallery'], first['num_probe']
-  pictures = ''.join(f' ![{n}]({n})' for n in (images or {}))
-  rows = '\n'.join(
-      f'| {name} | {counts[name]["num_probe"]} x {counts[name]["num_gallery"]} | '
-      f'{_fmt(r["rank1"])} | {_fmt(r["rank5"])} | {_fmt(r["vr_at_far_1e-2"])} | '
-      f'{_fmt(r["vr_at_far_1e-3"])} | {_fmt(r["eer"])} |'
-      for name, r in results.items())
-  report = f"""# {title}
-
-Dataset: `{dataset.get('name')}` / `{dataset.get('config')}`. {notes}
-
-| method | probe x gallery | rank-1 % | rank-5 % | VR@FAR=1% | VR@FAR=0.1% | EER % |
-|---|---|---|---|---|---|---|
-{rows}
-{headline}{judge_table}{twin_table}{fidelity_table}{sections}
-![ROC](roc.png) ![CMC](cmc.png){pictures}
-
-Commit `{payload['git_commit']}`, {payload['created']}.
-"""
   if not sharding.is_main_process():
     return payload
   os.makedirs(workdir, exist_ok=True)
@@ -625,5 +508,6 @@ Commit `{payload['git_commit']}`, {payload['created']}.
         np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(tmp, 'PNG'))
   fileio.write_text(os.path.join(workdir, 'results.json'),
                    json.dumps(payload, indent=2, default=str, allow_nan=False))
-  fileio.write_text(os.path.join(workdir, 'report.md'), report)
+  fileio.write_text(os.path.join(workdir, 'report.md'), report.run_markdown(
+      payload, notes=notes, images=list(images or {}), sections=sections))
   return payload

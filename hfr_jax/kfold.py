@@ -113,7 +113,7 @@ def run_folds(config, workdir: str, folds: list[int], *, command: str | None = N
       log(f'{head}: {_headline(results)} in {_duration(seconds[fold])}')
     done.append({'fold': fold, 'workdir': f'fold_{fold}', 'dataset': results.get('dataset'),
                  'seconds': seconds.get(fold), 'metrics': results['metrics'],
-                 **{k: results[k] for k in ('gap', 'gap_closed', *evaluate.JUDGES)
+                 **{k: results[k] for k in ('gap', 'gap_closed', *report.JUDGES)
                     if k in results}})
   payload = {
       'command': command,
@@ -186,7 +186,7 @@ def markdown(payload: dict) -> str:
   """kfold.md: the command, what the folds are, the mean ± std table, each fold's rank-1."""
   folds = payload['folds']
   methods = list(folds[0]['metrics'])
-  judged = [(key, label, m) for key, label in evaluate.JUDGES.items()
+  judged = [(key, label, m) for key, label in report.JUDGES.items()
             for m in report.judged_methods(folds[0].get(key) or {})]
   per_fold = [[str(f['fold']), *(f'{100 * f["metrics"][m]["rank1"]:.2f}' for m in methods),
                *(f'{100 * f[key][m]["rank1"]:.2f}' for key, _, m in judged),
@@ -200,7 +200,7 @@ def markdown(payload: dict) -> str:
     gap = summary['gap']
     notes.append(f"Gap closed = ({gap['method']} - {gap['raw']}) / (vis_to_vis - {gap['raw']}) "
                  'rank-1, over the folds where vis_to_vis is above raw.')
-  if any(summary.get(key) for key in evaluate.JUDGES):
+  if any(summary.get(key) for key in report.JUDGES):
     notes.append('judge and photo judge rows: the same images scored by a recognizer that took '
                  'no part in training.')
   return f"""# k-fold: {payload['config'].get('method')} on {payload['dataset']['name']}

@@ -21,7 +21,6 @@ Without either, nothing starts: one process, as before.
 """
 
 from absl import flags
-import jax
 
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False,
@@ -76,6 +75,8 @@ def initialize():
                                 _NUM_PROCESSES.value, _PROCESS_ID.value)
   if kwargs is None:
     return
+  # Not at the top: hfr_jax.main imports this module, and a bad flag should fail before JAX.
+  import jax  # pylint: disable=import-outside-toplevel
   try:
     jax.distributed.initialize(**kwargs)
   except ValueError as e:

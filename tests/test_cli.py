@@ -48,6 +48,16 @@ def test_a_mistyped_config_field_names_it_and_the_closest_fields(tmp_path):
   assert not os.listdir(tmp_path)
 
 
+def test_the_entry_point_imports_no_jax_until_its_flags_have_parsed():
+  """A mistyped flag or config field ends in its one line without JAX's seconds of imports:
+  importing hfr_jax.main (its flags, cli, multihost, report) must not import jax."""
+  code = ("import sys, hfr_jax.main; assert 'jax' not in sys.modules, "
+          "sorted(m for m in sys.modules if m.startswith('hfr_jax'))")
+  proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
+                        env={**os.environ, 'PYTHONPATH': REPO}, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def test_verbosity_1_keeps_the_traceback(tmp_path):
   proc = _run('hfr_jax.main', '--config=configs/pcfh.py:demo', f'--workdir={tmp_path}',
               '--config.train.nonsense=3', '--verbosity=1')

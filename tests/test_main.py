@@ -17,7 +17,7 @@ from hfr_jax import baseline
 from hfr_jax import datasets
 from hfr_jax import evaluate
 from hfr_jax import metrics
-from hfr_jax.main import format_table
+from hfr_jax.report import format_table
 import tfds_builders.synthetic_nir_vis as snv
 from tfds_builders.synthetic_nir_vis import presets
 

@@ -19,7 +19,7 @@ import nbformat
 from nbclient import NotebookClient
 import pytest
 
-from hfr_jax.main import format_table
+from hfr_jax.report import format_table
 
 from test_null_train import TINY_MODEL
 from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer

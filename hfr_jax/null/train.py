@@ -31,6 +31,7 @@ from hfr_jax import evaluate
 from hfr_jax import export
 from hfr_jax import input_pipeline
 from hfr_jax import metrics as metrics_lib
+from hfr_jax import report
 from hfr_jax import sharding
 from hfr_jax import training
 from hfr_jax.models import null as null_models
@@ -292,9 +293,9 @@ def translation_scores(model, codes, scorers: dict, builder, batch_size: int):
               'recognizer': about}
   section = ''
   if scorers:
-    table = evaluate.scores_table(
-        {evaluate.recognizer_label(k): by[k] for k in scorers},
-        {evaluate.recognizer_label(k): out[k]['gap_closed'] for k in scorers})
+    table = report.scores_table(
+        {report.recognizer_label(k): by[k] for k in scorers},
+        {report.recognizer_label(k): out[k]['gap_closed'] for k in scorers})
     section = f"""
 **Translations**: each NIR probe translated to VIS, D2(Ec1(x1), s) with s the VIS gallery's
 mean style code, warped back onto the probe's frame, scored by recognizers that took no part
