@@ -64,6 +64,9 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.model.width = 64           # GA global path (CycleGAN ResNet generator widths)
   config.model.num_res = 9
   config.model.local_num_res = 3    # eyes / nose / mouth paths
+  # GA's paths with skips: each decoder scale also takes the encoder's map of that scale, as
+  # TP-GAN's (Huang et al. 2017; PCFH's GA follows it) do. False: CycleGAN's ResNet generator.
+  config.model.skips = False
   config.model.aux_width = 64       # GB
   config.model.aux_num_res = 6
   config.model.attention_width = 32

@@ -108,3 +108,20 @@ def test_spectral_norm_power_iteration_finds_the_largest_singular_value():
   bias = np.asarray(layer.conv.bias[...])
   np.testing.assert_allclose((normed - bias) * float(layer.sigma[...]), raw - bias, rtol=2e-3,
                              atol=1e-4)
+
+
+@pytest.mark.parametrize('skips', [False, True])
+def test_skips_carry_the_input_past_a_silenced_bottleneck(skips):
+  """With the decoder's weights on the bottleneck's channels zeroed, only the skips can carry
+  the input to the output: with them a pixel's change reaches the output, without them
+  nothing does (TP-GAN's decoder takes each encoder scale; CycleGAN's does not)."""
+  width, num_down = 4, 2
+  path = pcfh.EncoderDecoder(1, width, num_down=num_down, num_res=1, skips=skips,
+                             rngs=nnx.Rngs(0))
+  assert [layer.conv.in_features for layer in path.up] == [
+      width * 2**(i + 1) + (width * 2**i if skips else 0) for i in reversed(range(num_down))]
+  first = path.up[0].conv
+  first.kernel.value = first.kernel.value.at[:, :, :width * 2**num_down].set(0.0)
+  x = jax.random.normal(jax.random.key(1), (1, 16, 16, 1))
+  moved = path(x.at[0, 8, 8, 0].add(5.0)) - path(x)
+  assert (float(jnp.abs(moved).max()) > 1e-3) == skips

@@ -30,20 +30,27 @@ from hfr_jax.ops import patches as patches_lib
 class EncoderDecoder(nnx.Module):
   """c7s1-w, `num_down` stride-2 convs doubling width, residual blocks, back up.
 
+  `skips`: each upsampling layer also takes the encoder's feature map of its scale
+  (concatenated, as TP-GAN's decoder takes its encoder's, Huang et al. 2017), so detail
+  need not pass through the bottleneck.
+
   Returns a (N, H, W, width) feature map at the input's resolution; H and W
   must be divisible by 2**num_down.
   """
 
-  def __init__(self, cin: int, width: int, *, num_down: int, num_res: int, dtype=None,
-               rngs: nnx.Rngs):
+  def __init__(self, cin: int, width: int, *, num_down: int, num_res: int,
+               skips: bool = False, dtype=None, rngs: nnx.Rngs):
     kw = dict(dtype=dtype, rngs=rngs)
     self.num_down = num_down
+    self.skips = skips
     self.stem = ConvNorm(cin, width, 7, **kw)
     self.down = nnx.List([ConvNorm(width * 2**i, width * 2**(i + 1), 3, 2, **kw)
                           for i in range(num_down)])
     bottom = width * 2**num_down
     self.res = nnx.List([ResidualBlock(bottom, **kw) for _ in range(num_res)])
-    self.up = nnx.List([ConvNorm(width * 2**(i + 1), width * 2**i, 3, **kw)
+    # With skips, each up layer also sees the encoder's map of its scale (concatenated).
+    self.up = nnx.List([ConvNorm(width * 2**(i + 1) + (width * 2**i if skips else 0),
+                                 width * 2**i, 3, **kw)
                         for i in reversed(range(num_down))])
 
   def __call__(self, x):
@@ -52,12 +59,17 @@ class EncoderDecoder(nnx.Module):
       raise ValueError(f'input {x.shape[1]}x{x.shape[2]} is not divisible by {factor} '
                        f'({self.num_down} downsamplings)')
     x = self.stem(x)
+    encoded = []   # the encoder's map at each scale above the bottom
     for layer in self.down:
+      encoded.append(x)
       x = layer(x)
     for block in self.res:
       x = block(x)
     for layer in self.up:
-      x = layer(upsample(x))
+      x = upsample(x)
+      if self.skips:
+        x = jnp.concatenate([x, encoded.pop()], axis=-1)
+      x = layer(x)
     return x
 
 
@@ -79,17 +91,19 @@ class MultiPathGenerator(nnx.Module):
 
   def __init__(self, cin: int = 1, cout: int = 3, *, resolution: int, width: int = 64,
                num_down: int = 2, num_res: int = 9, local_width: int | None = None,
-               local_num_down: int = 1, local_num_res: int = 3, dtype=None, rngs: nnx.Rngs):
+               local_num_down: int = 1, local_num_res: int = 3, skips: bool = False,
+               dtype=None, rngs: nnx.Rngs):
     self.resolution = resolution
     # A tuple, not a dict: static attributes must hash (graphdefs are jit keys).
     self.patch_sizes = tuple(sorted(patches_lib.patch_sizes(resolution).items()))
     kw = dict(dtype=dtype, rngs=rngs)
-    self.global_path = EncoderDecoder(cin, width, num_down=num_down, num_res=num_res, **kw)
+    self.global_path = EncoderDecoder(cin, width, num_down=num_down, num_res=num_res,
+                                      skips=skips, **kw)
     # Local features are max-ed with global ones, so they share the channel count.
     local_width = local_width or width
     self.local_paths = nnx.Dict({
         name: EncoderDecoder(cin, local_width, num_down=local_num_down,
-                             num_res=local_num_res, **kw)
+                             num_res=local_num_res, skips=skips, **kw)
         for name in patches_lib.PATCHES})
     self.local_proj = (nnx.Conv(local_width, width, (1, 1), **kw)
                        if local_width != width else None)
@@ -128,11 +142,11 @@ class Generators(nnx.Module):
   """The generator player: GA, GB and A, trained by one optimiser."""
 
   def __init__(self, *, resolution: int, width: int = 64, num_res: int = 9,
-               local_num_res: int = 3, aux_width: int | None = None, aux_num_res: int = 6,
-               attention_width: int = 32, dtype=None, rngs: nnx.Rngs):
+               local_num_res: int = 3, skips: bool = False, aux_width: int | None = None,
+               aux_num_res: int = 6, attention_width: int = 32, dtype=None, rngs: nnx.Rngs):
     kw = dict(dtype=dtype, rngs=rngs)
     self.ga = MultiPathGenerator(1, 3, resolution=resolution, width=width, num_res=num_res,
-                                 local_num_res=local_num_res, **kw)
+                                 local_num_res=local_num_res, skips=skips, **kw)
     self.gb = Generator(3, 1, width=aux_width or width, num_res=aux_num_res, **kw)
     self.attention = AttentionModule(1 + 3, width=attention_width, **kw)
 
