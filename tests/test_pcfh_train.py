@@ -12,6 +12,7 @@ from PIL import Image
 import pytest
 
 from configs import pcfh as pcfh_config
+from hfr_jax import datasets
 from hfr_jax import evaluate
 from hfr_jax import export
 from hfr_jax import metrics
@@ -111,33 +112,68 @@ def test_eight_devices_equal_one_device_and_compile_once(tmp_path):
                   tolerance=10.0)
 
 
-def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp_path):
-  save_tiny_recognizer(tmp_path / 'rec')
-  save_tiny_judge(tmp_path / 'rec')
+def run_config(data_dir, recognizer_dir):
+  """The config of the finished run and of the killed one: 6 steps, a checkpoint every 2,
+  GA's average kept, tested across datasets (trained on seed 3, tested on seed 4's
+  identities), the photo judge where dlib is installed."""
+  config = tiny_config(data_dir, recognizer_dir, steps=6, checkpoint_every=2)
+  config.eval_data = config.data.copy_and_resolve_references()
+  config.eval_data.seed = 4
+  config.train.ema_decay = 0.5   # GA's average is part of what resumes
+  config.photo_judge = 'auto' if photo_judge.available() else 'off'
+  return config
+
+
+# Session scope: the SIGKILL test compares its resumed run with this one, and the judges'
+# test reads when they came in; one run serves both.
+@pytest.fixture(scope='session')
+def finished_run(tiny_builder, tmp_path_factory):
+  """`run_config` trained and evaluated to the end in this process, as hfr_jax.main runs it,
+  recording when F, the judge and the photo judge are loaded or called: at each, the
+  checkpoints on disk, whether the export is, and the pretrained directories loaded so far."""
+  tmp = tmp_path_factory.mktemp('pcfh_run')
+  rec, workdir = tmp / 'rec', tmp / 'whole'
+  save_tiny_recognizer(rec)
+  save_tiny_judge(rec)
+  config = run_config(tiny_builder.data_dir_root, rec)
+  loaded, at_judge, at_photo = [], [], []
+  load, load_judge = pretrained.load_pretrained, frozen.load_judge
+  describe = photo_judge.descriptors
+
+  def when(*_):
+    return (sorted(os.listdir(workdir / 'checkpoints')), os.path.isdir(workdir / 'export'),
+            list(loaded))
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(pretrained, 'load_pretrained', lambda d: loaded.append(str(d)) or load(d))
+    mp.setattr(frozen, 'load_judge', lambda *a: at_judge.append(when()) or load_judge(*a))
+    mp.setattr(photo_judge, 'descriptors', lambda *a: at_photo.append(when()[:2]) or describe(*a))
+    payload = train.train_and_evaluate(config, str(workdir))
+  return dict(config=config, rec=rec, workdir=workdir, payload=payload, loaded=loaded,
+              at_judge=at_judge, at_photo=at_photo)
+
+
+def test_sigkill_and_resume_reach_the_uninterrupted_parameters(finished_run, tiny_builder,
+                                                               tmp_path):
+  rec = finished_run['rec']
   # A config file of our own: config_flags loads any path.
   (tmp_path / 'tiny_pcfh.py').write_text(textwrap.dedent(f'''
       import sys
       sys.path.insert(0, {os.path.join(ROOT, 'tests')!r})
-      from test_pcfh_train import tiny_config
+      from test_pcfh_train import run_config
 
       def get_config():
-        config = tiny_config({str(tiny_builder.data_dir_root)!r}, {str(tmp_path / 'rec')!r},
-                             steps=6, checkpoint_every=2)
-        # Cross-dataset evaluation: trained on seed 3, tested on seed 4's identities.
-        config.eval_data = config.data.copy_and_resolve_references()
-        config.eval_data.seed = 4
-        config.train.ema_decay = 0.5   # GA's average is part of what resumes
-        return config
+        return run_config({str(tiny_builder.data_dir_root)!r}, {str(rec)!r})
   '''))
   kill_and_resume_match_uninterrupted([f'--config={tmp_path / "tiny_pcfh.py"}'], tmp_path,
-                                      name='PCFH', steps=6)
+                                      name='PCFH', steps=6, whole=finished_run['workdir'])
 
   # The finished run reported and exported.
-  results = json.loads((tmp_path / 'whole' / 'results.json').read_text())
+  whole = finished_run['workdir']
+  results = json.loads((whole / 'results.json').read_text())
   for key in ('raw_nir', 'pcfh', 'fused'):
     assert set(results[key]) >= {'rank1', 'vr_at_far_1e-2', 'vr_at_far_1e-3'}
   # Four probes, each row NIR | warped VIS | Att | GA(NIR) | gallery | twin, faces >= 128 px.
-  samples = np.asarray(Image.open(tmp_path / 'whole' / 'samples.png'))
+  samples = np.asarray(Image.open(whole / 'samples.png'))
   face = TINY['resolution'] * -(-128 // TINY['resolution'])
   assert samples.shape[:2] == (4 * face, 6 * face)
   assert set(results['fidelity']) == {'raw_nir', 'pcfh'}
@@ -148,45 +184,31 @@ def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp
   assert set(judge) == {'raw_nir', 'pcfh', 'fused', 'vis_twin', 'vis_to_vis', 'gap_closed',
                         'recognizer'}
   assert judge['recognizer'] == {'arch': '29', 'seed': None, 'data_seed': None,
-                                 'dir': judge_dir(tmp_path / 'rec')}
+                                 'dir': judge_dir(rec)}
   assert judge['vis_to_vis'] != results['vis_to_vis']
   # Checkpoints hold the players (and GA's average) only: neither F nor the judge.
-  _, state = final_state(tmp_path / 'whole')
+  _, state = final_state(whole)
   assert set(state) == set(train.PLAYERS) | {'ga_ema'}
 
 
-def test_the_judges_come_in_after_training_and_score_the_exported_ga(tiny_builder, tmp_path,
-                                                                   monkeypatch):
-  rec = tmp_path / 'rec'
-  save_tiny_recognizer(rec)
-  save_tiny_judge(rec)
-  config = tiny_config(tiny_builder.data_dir_root, rec, steps=2, checkpoint_every=2)
-  config.photo_judge = 'auto' if photo_judge.available() else 'off'
-  workdir = tmp_path / 'work'
-  loaded, at_judge = [], []
-  load = pretrained.load_pretrained
-  monkeypatch.setattr(pretrained, 'load_pretrained', lambda d: loaded.append(str(d)) or load(d))
-  load_judge, describe = frozen.load_judge, photo_judge.descriptors
-
-  def when(*_):
-    # Training is over: the last checkpoint and the export are on disk; only F was loaded.
-    return (sorted(os.listdir(workdir / 'checkpoints')), os.path.isdir(workdir / 'export'),
-            list(loaded))
-  monkeypatch.setattr(frozen, 'load_judge', lambda *a: at_judge.append(when()) or load_judge(*a))
-  at_photo = []
-  monkeypatch.setattr(photo_judge, 'descriptors',
-                      lambda *a: at_photo.append(when()[:2]) or describe(*a))
-  payload = train.train_and_evaluate(config, str(workdir))
-  assert at_judge == [(['2'], True, [str(rec)])]
-  assert loaded == [str(rec), judge_dir(rec)]
-  # The judges' figures are those of the exported (final) GA, computed afresh.
+def test_the_judges_come_in_after_training_and_score_the_exported_ga(finished_run):
+  config, rec, workdir = finished_run['config'], finished_run['rec'], finished_run['workdir']
+  payload = finished_run['payload']
+  # Training was over when the judge came in: the last checkpoint and the export were on
+  # disk, and only F had been loaded.
+  checkpoints = sorted(os.listdir(workdir / 'checkpoints'))
+  assert '6' in checkpoints
+  assert finished_run['at_judge'] == [(checkpoints, True, [str(rec)])]
+  assert finished_run['loaded'] == [str(rec), judge_dir(rec)]
+  # The judges' figures are those of the exported (final) GA, computed afresh on the test set.
   ga, _ = export.load(workdir / 'export')
-  judges = {'judge': load(judge_dir(rec))}
+  judges = {'judge': pretrained.load_pretrained(judge_dir(rec))}
   if config.photo_judge == 'auto':
-    assert at_photo and all(c == (['2'], True) for c in at_photo)
-    judges['photo_judge'] = describe
-  direct = evaluate.generation_curves(pcfh_models.NIRToVIS(ga), judges, tiny_builder,
-                                      name='pcfh')
+    assert finished_run['at_photo'] and all(c == (checkpoints, True)
+                                            for c in finished_run['at_photo'])
+    judges['photo_judge'] = photo_judge.descriptors
+  test_set = datasets.prepare(config.eval_data)
+  direct = evaluate.generation_curves(pcfh_models.NIRToVIS(ga), judges, test_set, name='pcfh')
   for key, curves in direct.curves.items():
     for name, c in curves.items():
       assert payload[key][name] == pytest.approx(metrics.summary(*c), abs=1e-6), (key, name)

@@ -50,16 +50,19 @@ def kill_after_checkpoint(args, workdir, step: int, env_extra=None, timeout: int
 
 
 def kill_and_resume_match_uninterrupted(config_flags, tmp_path, *, name: str, steps: int,
-                                        kill_at: int = 2):
-  """hfr_jax.main with `config_flags` in TMP/whole to the end; in TMP/killed SIGKILLed once
-  checkpoint `kill_at` exists, then resumed to the end. Asserts the resumed run said so
-  and that both end at step `steps` with the same checkpoint (rtol 1e-5, atol 1e-6)."""
-  run_to_end(main_args(config_flags, tmp_path / 'whole'))
+                                        kill_at: int = 2, whole=None):
+  """hfr_jax.main with `config_flags` in TMP/whole to the end (or `whole`, a workdir where
+  the same config already ran to the end); in TMP/killed SIGKILLed once checkpoint `kill_at`
+  exists, then resumed to the end. Asserts the resumed run said so and that both end at
+  step `steps` with the same checkpoint (rtol 1e-5, atol 1e-6)."""
+  if whole is None:
+    whole = tmp_path / 'whole'
+    run_to_end(main_args(config_flags, whole))
   kill_after_checkpoint(main_args(config_flags, tmp_path / 'killed'), tmp_path / 'killed',
                         kill_at)
   out = run_to_end(main_args(config_flags, tmp_path / 'killed'))
   assert f'{name}: resuming from the checkpoint at step {kill_at}' in out
-  step_a, a = final_state(tmp_path / 'whole')
+  step_a, a = final_state(whole)
   step_b, b = final_state(tmp_path / 'killed')
   assert step_a == step_b == steps
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
