@@ -8,6 +8,7 @@ import pytest
 
 from hfr_jax.models import discriminators
 from hfr_jax.models import pcfh
+from hfr_jax.ops import align
 from hfr_jax.ops import mean_shape
 from hfr_jax.ops import patches as patches_lib
 
@@ -125,3 +126,22 @@ def test_skips_carry_the_input_past_a_silenced_bottleneck(skips):
   x = jax.random.normal(jax.random.key(1), (1, 16, 16, 1))
   moved = path(x.at[0, 8, 8, 0].add(5.0)) - path(x)
   assert (float(jnp.abs(moved).max()) > 1e-3) == skips
+
+
+def test_input_residual_ga_starts_as_the_identity_and_learns_a_change_of_it():
+  """With `input_residual`, GA(x) = tanh(head(fused) + atanh(0.99 x)) with the head at zero:
+  at initialisation every colour channel is 0.99 x, whatever the paths compute; a head
+  moved by delta adds delta to the pre-activation, so GA(x) = tanh(delta + atanh(0.99 x))."""
+  x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 1), minval=-1.0, maxval=1.0)
+  landmarks = jnp.broadcast_to(align.mean_face(32), (2, 68, 2))
+  ga = pcfh.MultiPathGenerator(1, 3, resolution=32, width=4, num_res=1, local_num_res=1,
+                               input_residual=True, rngs=nnx.Rngs(0))
+  np.testing.assert_allclose(np.asarray(ga(x, landmarks)),
+                             np.repeat(0.99 * np.asarray(x), 3, axis=-1), atol=1e-5)
+  ga.head.bias.value = jnp.asarray([0.5, -0.25, 0.0])
+  expected = np.tanh(np.array([0.5, -0.25, 0.0]) + np.arctanh(0.99 * np.asarray(x)))
+  np.testing.assert_allclose(np.asarray(ga(x, landmarks)), expected, atol=1e-5)
+  # The paper's GA (no residual) draws from its features alone: not the input at init.
+  plain = pcfh.MultiPathGenerator(1, 3, resolution=32, width=4, num_res=1, local_num_res=1,
+                                  rngs=nnx.Rngs(0))
+  assert float(jnp.abs(plain(x, landmarks) - 0.99 * x).mean()) > 0.1

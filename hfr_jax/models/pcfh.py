@@ -87,13 +87,20 @@ class Generator(nnx.Module):
 
 
 class MultiPathGenerator(nnx.Module):
-  """GA: global path + one path per patch (`patches.PATCHES`), max-out fused, tanh head."""
+  """GA: global path + one path per patch (`patches.PATCHES`), max-out fused, tanh head.
+
+  `input_residual`: the head's output is added to the input before the tanh (in the tanh's
+  own units, atanh(0.99 x)), and the head starts at zero, so GA starts as the identity (VIS
+  in the probe's gray) and learns what the spectrum changes (residual learning, as in
+  super-resolution networks). False: the paper's GA draws the face from its features.
+  """
 
   def __init__(self, cin: int = 1, cout: int = 3, *, resolution: int, width: int = 64,
                num_down: int = 2, num_res: int = 9, local_width: int | None = None,
                local_num_down: int = 1, local_num_res: int = 3, skips: bool = False,
-               dtype=None, rngs: nnx.Rngs):
+               input_residual: bool = False, dtype=None, rngs: nnx.Rngs):
     self.resolution = resolution
+    self.input_residual = input_residual
     # A tuple, not a dict: static attributes must hash (graphdefs are jit keys).
     self.patch_sizes = tuple(sorted(patches_lib.patch_sizes(resolution).items()))
     kw = dict(dtype=dtype, rngs=rngs)
@@ -108,6 +115,8 @@ class MultiPathGenerator(nnx.Module):
     self.local_proj = (nnx.Conv(local_width, width, (1, 1), **kw)
                        if local_width != width else None)
     self.head = nnx.Conv(width, cout, (7, 7), padding='SAME', **kw)
+    if input_residual:
+      self.head.kernel.value = jnp.zeros_like(self.head.kernel.value)
 
   def __call__(self, x, landmarks):
     """x (N, R, R, cin) in [-1, 1], landmarks (N, 68, 2) pixels -> (N, R, R, cout)."""
@@ -122,7 +131,10 @@ class MultiPathGenerator(nnx.Module):
       y = self.local_paths[name](crops[name])
       local[name] = self.local_proj(y) if self.local_proj is not None else y
     fused = jax.vmap(patches_lib.max_out_fuse)(features, local, offsets)
-    return jnp.tanh(self.head(fused))
+    drawn = self.head(fused)
+    if self.input_residual:
+      drawn = drawn + jnp.arctanh(0.99 * x).astype(drawn.dtype)   # broadcast over colours
+    return jnp.tanh(drawn)
 
 
 class AttentionModule(nnx.Module):
@@ -142,11 +154,13 @@ class Generators(nnx.Module):
   """The generator player: GA, GB and A, trained by one optimiser."""
 
   def __init__(self, *, resolution: int, width: int = 64, num_res: int = 9,
-               local_num_res: int = 3, skips: bool = False, aux_width: int | None = None,
-               aux_num_res: int = 6, attention_width: int = 32, dtype=None, rngs: nnx.Rngs):
+               local_num_res: int = 3, skips: bool = False, input_residual: bool = False,
+               aux_width: int | None = None, aux_num_res: int = 6, attention_width: int = 32,
+               dtype=None, rngs: nnx.Rngs):
     kw = dict(dtype=dtype, rngs=rngs)
     self.ga = MultiPathGenerator(1, 3, resolution=resolution, width=width, num_res=num_res,
-                                 local_num_res=local_num_res, skips=skips, **kw)
+                                 local_num_res=local_num_res, skips=skips,
+                                 input_residual=input_residual, **kw)
     self.gb = Generator(3, 1, width=aux_width or width, num_res=aux_num_res, **kw)
     self.attention = AttentionModule(1 + 3, width=attention_width, **kw)
 

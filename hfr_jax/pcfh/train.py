@@ -61,7 +61,8 @@ def generator_kwargs(config: ml_collections.ConfigDict) -> dict:
   """GA/GB/A constructor arguments."""
   m = config.model
   return dict(resolution=config.data.resolution, width=m.width, num_res=m.num_res,
-              local_num_res=m.local_num_res, skips=m.skips, aux_width=m.aux_width,
+              local_num_res=m.local_num_res, skips=m.skips,
+              input_residual=m.input_residual, aux_width=m.aux_width,
               aux_num_res=m.aux_num_res, attention_width=m.attention_width)
 
 
@@ -292,7 +293,8 @@ BEST_METRIC = 'rank1_pcfh'
 def ga_kwargs(config: ml_collections.ConfigDict) -> dict:
   m = config.model
   return dict(cin=1, cout=3, resolution=config.data.resolution, width=m.width,
-              num_res=m.num_res, local_num_res=m.local_num_res, skips=m.skips)
+              num_res=m.num_res, local_num_res=m.local_num_res, skips=m.skips,
+              input_residual=m.input_residual)
 
 
 def curves(ga, recognizers: dict, builder, protocol, batch_size: int, *,
