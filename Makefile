@@ -29,7 +29,7 @@ demo: $(VENV)/.installed-landmarks
 	$(BIN)/python -m hfr_jax.main --config=configs/pcfh.py:demo --workdir=$(WORKDIR)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15 tests
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=15 tests
 
 # Side-by-side benchmarks; lightcnn.py compares against torch (the `test` extra).
 bench: $(VENV)/.installed-test

@@ -14,6 +14,11 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.2')
   atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
 
+# Tests compile far more than they run (tiny shapes, a few steps): XLA's and LLVM's optimisation
+# passes cost about a third of the suite's CPU time and buy nothing at these sizes
+# (tests/test_pcfh_step.py, two tests: 170 s of CPU -> 115 s). Subprocesses inherit it.
+os.environ.setdefault('JAX_DISABLE_MOST_OPTIMIZATIONS', '1')
+
 import ml_collections
 import pytest
 import tensorflow_datasets as tfds
@@ -38,3 +43,23 @@ def tiny_builder(tmp_path_factory):
   builder = tfds.builder('synthetic_nir_vis', config=config, data_dir=str(data_dir))
   builder.download_and_prepare()
   return builder
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      'markers', 'heavy(seconds): a test of half a minute or more (a training run, a '
+      'subprocess), with about what it took on 2 cores; the heaviest run first')
+
+
+def pytest_collection_modifyitems(config, items):
+  """Heavy tests first, longest first, the rest after in collection order. `make test` runs
+  `--dist worksteal`: each worker starts on half the list and an idle worker takes half of
+  what the other still has queued, so the long tests start early and the short ones fill
+  the end, rather than one worker finishing a long test alone while the other idles (the
+  longest-first rule of scheduling). (`--dist loadgroup` cannot keep a module's tests on one
+  worker under pytest 9.2: xdist 3.8 renames the node ids, which pytest 9.2 no longer reads.)"""
+  del config
+  def seconds(item):
+    mark = item.get_closest_marker('heavy')
+    return mark.args[0] if mark else 0
+  items.sort(key=lambda item: -seconds(item))   # stable

@@ -38,6 +38,7 @@ def test_sidecars_read_back_the_same_points(tmp_path):
     landmarks.read_sidecar(str(tmp_path / 'bad.txt'))
 
 
+@pytest.mark.heavy(40)
 def test_export_load_and_cli_reproduce_the_generator(tmp_path):
   ga = pcfh.MultiPathGenerator(1, 3, rngs=nnx.Rngs(0), **KWARGS)
   export.save(ga, str(tmp_path / 'export'), factory=hallucinate.GENERATOR, kwargs=KWARGS)

@@ -174,6 +174,7 @@ def _kfold(*args):
                         capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.heavy(35)
 def test_the_command_runs_each_fold_prints_progress_and_the_table(tmp_path):
   """Two seeds of the raw-pixel baseline on a tiny set: the real trainer path, no training."""
   work = tmp_path / 'work'

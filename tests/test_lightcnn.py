@@ -48,6 +48,7 @@ def _assert_same_outputs(net, model, x):
       t_logits.numpy()).max())
 
 
+@pytest.mark.heavy(30)
 @pytest.mark.parametrize('arch', ['29v2', '9', '29'])
 def test_converted_release_matches_torch_features_and_logits(arch, tmp_path):
   net, path = _release(arch, tmp_path)
@@ -56,6 +57,7 @@ def test_converted_release_matches_torch_features_and_logits(arch, tmp_path):
   _assert_same_outputs(net, model, _inputs())
 
 
+@pytest.mark.heavy(45)
 def test_cli_writes_a_directory_load_pretrained_reads(tmp_path):
   # The 2017/18 releases predate torch's zip format; weights_only must read the old one too.
   net, path = _release('29v2', tmp_path, seed=3, legacy_format=True)

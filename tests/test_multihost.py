@@ -170,6 +170,7 @@ _TRAIN_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.heavy(230)
 def test_two_processes_of_two_devices_train_null_to_the_parameters_of_one_device(tiny_builder,
                                                                                  tmp_path):
   """Batch 8 on one device, and split over 2 processes x 2 devices (gradients reduced over

@@ -91,6 +91,7 @@ def _outputs(nb, cell_id, kind):
   return ''.join(o.text for o in cell.outputs if o.output_type == 'stream' and o.name == kind)
 
 
+@pytest.mark.heavy(50)
 @pytest.mark.parametrize('name', sorted(RUNS))
 def test_notebook_runs_top_to_bottom_and_shows_what_the_run_wrote(name, tmp_path):
   parameters, bar = RUNS[name]

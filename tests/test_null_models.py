@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from hfr_jax.models import null as null_models
 
@@ -53,6 +54,7 @@ def _param_count(model):
   return sum(int(np.size(p)) for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
+@pytest.mark.heavy(40)
 def test_shared_stages_are_one_set_of_weights_for_both_domains():
   """UNIT's sharing: with shared_stages=1, Ec's last stage and FC and D's first stage and
   seed are one set of weights; writing the NIR copy moves the VIS codes, and the model has

@@ -71,6 +71,7 @@ def test_unpaired_batches_reaching_the_step_carry_no_identity(tiny_builder, tmp_
   assert np.any(nir != vis), 'NIR and VIS streams look paired'
 
 
+@pytest.mark.heavy(250)
 def test_sigkill_and_resume_reach_the_uninterrupted_parameters(tiny_builder, tmp_path):
   (tmp_path / 'tiny_null.py').write_text(textwrap.dedent(f'''
       import sys

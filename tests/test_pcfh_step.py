@@ -23,6 +23,9 @@ from hfr_jax.recognizer import pretrained
 
 from test_pcfh_train import judge_dir, save_tiny_judge, save_tiny_recognizer, tiny_config
 
+# Every test here shares one session fixture, which costs a minute or more.
+pytestmark = pytest.mark.heavy(60)
+
 STEPS = 30
 KEY = jax.random.key(7)   # every step draws the same augmentation and MI shuffles: a fixed batch
 

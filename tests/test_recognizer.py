@@ -35,6 +35,7 @@ def _params(model):
   return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
 
+@pytest.mark.heavy(50)
 def test_resumed_training_reaches_the_same_parameters(tiny_builder, tmp_path):
   whole, _ = train.train(_config(tiny_builder, 6, 3), str(tmp_path / 'a'), tiny_builder)
   _, nothing = train.train(_config(tiny_builder, 6, 3), str(tmp_path / 'b'), tiny_builder,
@@ -51,6 +52,7 @@ def test_resumed_training_reaches_the_same_parameters(tiny_builder, tmp_path):
                              features.embed(resumed, images / 255.0, landmarks), atol=1e-5)
 
 
+@pytest.mark.heavy(40)
 def test_training_lowers_the_softmax_loss(tiny_builder, tmp_path):
   config = _config(tiny_builder, 40, 40)
   config.train.learning_rate = 3e-3

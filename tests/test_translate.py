@@ -8,6 +8,7 @@ from flax import nnx
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+import pytest
 
 from hfr_jax import export
 from hfr_jax.models import null as null_models
@@ -16,6 +17,7 @@ from test_null_train import TINY_MODEL
 from trainer_runs import ROOT, random_faces
 
 
+@pytest.mark.heavy(65)
 def test_translate_cli_reproduces_the_exported_model(tmp_path):
   # Not at the top: the tiny config files of the subprocess runs import this module, and the
   # CLIs' required flags would then bind hfr_jax.main.
