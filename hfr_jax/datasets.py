@@ -42,14 +42,21 @@ def prepare(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   Real datasets read the release from `data.manual_dir` (default: TFDS's
   <data_dir>/downloads/manual); each builder's README says what goes there.
   With several JAX processes, process 0 builds first and the others then find
-  it (a data_dir they share) or build their own copy (one of their own).
+  it (a data_dir they share) or build their own copy (one of their own). Two runs
+  started side by side on one machine may both build it: TFDS moves its finished
+  copy into place last, and the one that finds the other's there uses it.
   """
   later = jax.process_count() > 1 and jax.process_index() > 0
   if later:
     multihost_utils.sync_global_devices('datasets.prepare')
   b = builder(data)   # made after the build: it reads the splits from disk
   manual_dir = data.get('manual_dir') or None
-  b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  try:
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  except FileExistsError:
+    b = builder(data)   # another run moved the same set into place first: read theirs
+    if not b.is_prepared():
+      raise
   if jax.process_count() > 1 and not later:
     multihost_utils.sync_global_devices('datasets.prepare')
   return b
