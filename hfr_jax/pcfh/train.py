@@ -57,13 +57,20 @@ class MIEstimator(nnx.Module):
     self.fake_nir = mi_lib.ConvStatistics(3, 1, width=width, rngs=rngs)
 
 
-def generator_kwargs(config: ml_collections.ConfigDict) -> dict:
-  """GA/GB/A constructor arguments."""
+def ga_kwargs(config: ml_collections.ConfigDict) -> dict:
+  """GA's constructor arguments (NIR in, VIS out): the export rebuilds GA from them."""
   m = config.model
-  return dict(resolution=config.data.resolution, width=m.width, num_res=m.num_res,
-              local_num_res=m.local_num_res, skips=m.skips,
-              input_residual=m.input_residual, aux_width=m.aux_width,
-              aux_num_res=m.aux_num_res, attention_width=m.attention_width)
+  return dict(cin=1, cout=3, resolution=config.data.resolution, width=m.width,
+              num_res=m.num_res, local_num_res=m.local_num_res, skips=m.skips,
+              input_residual=m.input_residual)
+
+
+def generator_kwargs(config: ml_collections.ConfigDict) -> dict:
+  """GA/GB/A constructor arguments: GA's, and GB's and A's sizes."""
+  m = config.model
+  ga = {k: v for k, v in ga_kwargs(config).items() if k not in ('cin', 'cout')}
+  return dict(ga, aux_width=m.aux_width, aux_num_res=m.aux_num_res,
+              attention_width=m.attention_width)
 
 
 class Trainer(nnx.Module):
@@ -288,13 +295,6 @@ def make_preview(config: ml_collections.ConfigDict, graphdef):
 
 PLAYERS = ('generators', 'discriminator', 'mi', 'opt_g', 'opt_d', 'opt_mi')
 BEST_METRIC = 'rank1_pcfh'
-
-
-def ga_kwargs(config: ml_collections.ConfigDict) -> dict:
-  m = config.model
-  return dict(cin=1, cout=3, resolution=config.data.resolution, width=m.width,
-              num_res=m.num_res, local_num_res=m.local_num_res, skips=m.skips,
-              input_residual=m.input_residual)
 
 
 def curves(ga, recognizers: dict, builder, protocol, batch_size: int, *,
