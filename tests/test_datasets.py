@@ -13,8 +13,7 @@ ORIGINAL = tfds.core.GeneratorBasedBuilder._download_and_prepare
 
 
 def _records(b):
-  source = tfds.data_source(b.name, builder_kwargs=dict(config=b.builder_config),
-                            data_dir=b.data_dir_root, split='train')
+  source = b.as_data_source('train')
   return [source[i] for i in range(len(source))]
 
 
