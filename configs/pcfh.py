@@ -85,6 +85,7 @@ def get_config(arg: str = 'default') -> ml_collections.ConfigDict:
   config.loss.lambda1 = 2.5e-5      # Eq. (2) cycle
   config.loss.lambda2 = 0.002       # Eq. (3) identity
   config.loss.lambda3 = 0.1         # Eq. (4) luminance
+  config.loss.luminance_pool = 1    # LY on k x k block means of Y (1: the paper's, per pixel)
   config.loss.lambda4 = 2.5e-5      # Eq. (8) attention warping
   config.loss.lambda5 = 0.1         # Eq. (9) mutual information constraint
   # Eq. (10)'s estimate of each I in Eq. (9): 'dv', MINE's Donsker-Varadhan bound (in nats),

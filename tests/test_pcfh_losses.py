@@ -52,6 +52,27 @@ def test_luminance_eq4_uses_bt601_y():
                              rtol=1e-5)
 
 
+def test_pooled_luminance_compares_block_means_and_ignores_zero_mean_noise():
+  fake, nir = images(3), images(1)
+  to01 = lambda x: (np.float64(x) + 1) / 2
+  y_fake, y_nir = to01(fake) @ np.array([0.299, 0.587, 0.114]), to01(nir)[..., 0]
+  # k x k block means written out as loops.
+  blocks = lambda y, k: np.array([[[y[n, i:i + k, j:j + k].mean() for j in range(0, W, k)]
+                                   for i in range(0, H, k)] for n in range(N)])
+  want = 0.1 * np.mean(np.abs(blocks(y_fake, 2) - blocks(y_nir, 2)))
+  np.testing.assert_allclose(losses.luminance(fake, nir, 0.1, pool=2), want, rtol=1e-5)
+  # A 2 x 2 checkerboard (sensor-like noise with zero block mean) moves the per-pixel LY
+  # but not the pooled one.
+  checker = 0.05 * (-1.0) ** np.add.outer(np.arange(H), np.arange(W))[None, :, :, None]
+  noisy = np.float32(nir + checker)
+  np.testing.assert_allclose(losses.luminance(fake, noisy, 0.1, pool=2),
+                             losses.luminance(fake, nir, 0.1, pool=2), rtol=1e-5)
+  assert abs(float(losses.luminance(fake, noisy, 0.1)) -
+             float(losses.luminance(fake, nir, 0.1))) > 1e-4
+  with pytest.raises(ValueError, match='luminance_pool=4'):
+    losses.luminance(fake, nir, 0.1, pool=4)
+
+
 def test_nuclear_norm_is_sum_of_singular_values_and_bounds_rank():
   att = RNG.uniform(0, 1, (N, H, W, 1)).astype(np.float32)
   want = np.mean([np.linalg.svd(np.float64(a[..., 0]), compute_uv=False).sum() for a in att])

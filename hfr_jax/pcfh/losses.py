@@ -51,15 +51,28 @@ def warmup(step, steps: int):
   return jnp.minimum(1.0, step.astype(jnp.float32) / steps)
 
 
-def luminance(fake_vis, nir, lambda3):
+def box_pool(maps, k: int):
+  """Mean over non-overlapping k x k blocks of (N, H, W) maps: (N, H / k, W / k)."""
+  n, h, w = maps.shape
+  if h % k or w % k:
+    raise ValueError(f'loss.luminance_pool={k} must divide the image size {h}x{w}')
+  return maps.reshape(n, h // k, k, w // k, k).mean(axis=(2, 4))
+
+
+def luminance(fake_vis, nir, lambda3, pool: int = 1):
   """Eq. (4): LY = lambda3 E |Y(GA(IN)) - Y(IN)|_1, Y of BT.601 YCbCr.
 
   Works on [-1, 1] images: Y is linear with unit row sum, so Y of the [0, 1]
   image is (Y + 1) / 2 and the difference only halves. NIR is gray: Y(IN) = IN.
+  `pool` > 1 compares k x k block means of Y (a low-pass): the paper asks LY to keep
+  "a global structure"; at full resolution it also asks GA to keep the probe's sensor
+  noise. 1: the paper's per-pixel term.
   """
   to_unit = lambda x: (x + 1.0) / 2.0
   y_fake = color.rgb_to_ycbcr(to_unit(fake_vis))[..., 0]
   y_nir = to_unit(nir[..., 0]) if nir.shape[-1] == 1 else color.rgb_to_gray(to_unit(nir))
+  if pool > 1:
+    y_fake, y_nir = box_pool(y_fake, pool), box_pool(y_nir, pool)
   return lambda3 * gan_losses.l1_mean(y_fake - y_nir)
 
 

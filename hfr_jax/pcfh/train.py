@@ -208,7 +208,7 @@ def forward_losses(generators, trainer, x, rngs, config, step=None):
       f_vis, f_fake = losses.unit_rms(f_vis), losses.unit_rms(f_fake)
     terms['id'] = losses.identity(f_vis, f_fake, lambda2)
   if w.lambda3:
-    terms['y'] = losses.luminance(fake, nir, w.lambda3)
+    terms['y'] = losses.luminance(fake, nir, w.lambda3, w.get('luminance_pool', 1))
   att = None
   if config.use_awm:
     att = generators.attention(nir, warped)
