@@ -15,6 +15,7 @@ Images are NHWC in [-1, 1]; attention maps (N, H, W, 1) in [0, 1] act on the
 norms are shared with every method: `hfr_jax.gan_losses`.
 """
 
+from flax import nnx
 import jax.numpy as jnp
 
 from hfr_jax import gan_losses
@@ -53,10 +54,10 @@ def warmup(step, steps: int):
 
 def box_pool(maps, k: int):
   """Mean over non-overlapping k x k blocks of (N, H, W) maps: (N, H / k, W / k)."""
-  n, h, w = maps.shape
-  if h % k or w % k:
+  _, h, w = maps.shape
+  if h % k or w % k:   # 'VALID' pooling would drop the remainder silently
     raise ValueError(f'loss.luminance_pool={k} must divide the image size {h}x{w}')
-  return maps.reshape(n, h // k, k, w // k, k).mean(axis=(2, 4))
+  return nnx.avg_pool(maps[..., None], (k, k), strides=(k, k), padding='VALID')[..., 0]
 
 
 def luminance(fake_vis, nir, lambda3, pool: int = 1):
