@@ -97,6 +97,11 @@ def get_config(arg: str = 'vae_gan') -> ml_collections.ConfigDict:
   config.train.beta1 = 0.5
   config.train.beta2 = 0.999
   config.train.adam_eps = 1e-8
+  # MUNIT's optimiser also has L2 weight decay 1e-4 and halves the rate every 100k of its 1M
+  # steps (lr_decay_every = num_steps / 10); the paper names neither. Off by default.
+  config.train.weight_decay = 0.0
+  config.train.lr_decay_every = 0       # steps; 0 = constant rate
+  config.train.lr_decay_rate = 0.5
   config.train.flip = True              # random mirror of the aligned crops
   config.train.log_every = 100
   config.train.image_every = 1000

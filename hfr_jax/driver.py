@@ -64,9 +64,30 @@ class TrainSplit:
                             for k, c in curves_fn(trainer, protocol).items()}
 
 
+def learning_rate_schedule(train: ml_collections.ConfigDict,
+                           learning_rate: float) -> optax.ScalarOrSchedule:
+  """MUNIT's 'step' policy: the rate times `lr_decay_rate` every `lr_decay_every` steps
+  (MUNIT: 0.5 every 100k of 1M). `lr_decay_every` 0 or absent: the constant rate itself, so
+  the optimiser's state (and older checkpoints) keep their structure."""
+  every = train.get('lr_decay_every', 0)
+  if every < 0:
+    raise ValueError(f'config.train.lr_decay_every: {every} < 0 (0 keeps the rate constant)')
+  if not every:
+    return learning_rate
+  return optax.exponential_decay(learning_rate, transition_steps=every,
+                                 decay_rate=train.get('lr_decay_rate', 0.5), staircase=True)
+
+
 def adam(train: ml_collections.ConfigDict, learning_rate: float) -> optax.GradientTransformation:
-  """Adam with config.train's beta1, beta2 and adam_eps (the GAN players' optimiser)."""
-  return optax.adam(learning_rate, b1=train.beta1, b2=train.beta2, eps=train.adam_eps)
+  """Adam with config.train's beta1, beta2 and adam_eps (the GAN players' optimiser), its
+  learning-rate schedule, and `weight_decay` as MUNIT applies it: torch's Adam adds
+  weight_decay * w to the gradient before the moments (L2, not AdamW's decoupled decay)."""
+  tx = optax.adam(learning_rate_schedule(train, learning_rate), b1=train.beta1, b2=train.beta2,
+                  eps=train.adam_eps)
+  decay = train.get('weight_decay', 0.0)
+  if decay < 0:
+    raise ValueError(f'config.train.weight_decay: {decay} < 0')
+  return optax.chain(optax.add_decayed_weights(decay), tx) if decay else tx
 
 
 def optimizer(module: nnx.Module, train: ml_collections.ConfigDict,
